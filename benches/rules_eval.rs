@@ -1,0 +1,115 @@
+//! Rule-evaluation benchmark on a synthetic organisation (see `plaudit::synth`).
+//!
+//!     cargo bench --bench rules_eval -- [ACCOUNTS] [REGIONS]     # default 1000 17
+//!
+//! Prints, for the median of 5 runs: the time to load the inventory into SQLite, the time to
+//! evaluate every built-in rule, each rule's time, and the evaluation time per 1,000 accounts.
+//! The baseline in the same run is a full scan of every table (`SELECT count(*)`), so the
+//! ratio says how far rule evaluation is from the cost of merely reading the data once.
+
+use std::time::{Duration, Instant};
+
+use plaudit::rules::{self, eval};
+use plaudit::store::{GapIndex, Store};
+use plaudit::synth::{self, Shape};
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let accounts = args.first().copied().unwrap_or(1000);
+    let regions = args.get(1).copied().unwrap_or(17);
+    let runs = 5;
+
+    let t = Instant::now();
+    let inv = synth::generate(Shape {
+        accounts,
+        regions,
+        ..Default::default()
+    });
+    let gen_time = t.elapsed();
+    let set = rules::load_all(&[], true).expect("built-in rules");
+    let gaps = GapIndex::new(&inv);
+
+    let mut load_times = Vec::new();
+    let mut eval_times = Vec::new();
+    let mut scan_times = Vec::new();
+    let mut per_rule: Vec<Vec<Duration>> = vec![Vec::new(); set.len()];
+    let mut findings = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let store = Store::load(&inv).expect("load");
+        load_times.push(t.elapsed());
+
+        let t = Instant::now();
+        let tables: Vec<String> = store
+            .conn()
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let mut rows = 0i64;
+        for tname in &tables {
+            rows += store
+                .conn()
+                .query_row(
+                    &format!("SELECT count(*) FROM (SELECT * FROM {tname})"),
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .unwrap();
+        }
+        scan_times.push(t.elapsed());
+        std::hint::black_box(rows);
+
+        let t = Instant::now();
+        let mut n = 0;
+        for (i, rule) in set.rules().iter().enumerate() {
+            let tr = Instant::now();
+            n += eval::run_rule(&store, rule, &gaps, &inv.coverage)
+                .expect("rule runs")
+                .len();
+            per_rule[i].push(tr.elapsed());
+        }
+        eval_times.push(t.elapsed());
+        findings = n;
+    }
+    let load = median(load_times);
+    let evalt = median(eval_times);
+    let scan = median(scan_times);
+    println!(
+        "synthetic organisation: {accounts} accounts x {regions} regions ({} account-regions), generated in {:.2?}",
+        inv.account_regions(),
+        gen_time
+    );
+    println!("findings per run: {findings}");
+    println!("load into SQLite (median of {runs}): {load:.2?}");
+    println!(
+        "evaluate {} rules (median of {runs}): {evalt:.2?}",
+        set.len()
+    );
+    for (i, rule) in set.rules().iter().enumerate() {
+        println!("  {:<26} {:.2?}", rule.id, median(per_rule[i].clone()));
+    }
+    println!("baseline, one full scan of every table: {scan:.2?}");
+    println!(
+        "ratio evaluation / full scan: {:.1}",
+        evalt.as_secs_f64() / scan.as_secs_f64().max(1e-9)
+    );
+    println!(
+        "evaluation per 1,000 accounts: {:.3} s",
+        evalt.as_secs_f64() * 1000.0 / accounts as f64
+    );
+    println!(
+        "load + evaluation per 1,000 accounts: {:.3} s",
+        (evalt + load).as_secs_f64() * 1000.0 / accounts as f64
+    );
+}

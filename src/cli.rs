@@ -1,0 +1,134 @@
+//! The command line: clap definitions only. What each command does is in [`crate::commands`].
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::report::Format;
+
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  no failing finding at or above --fail-on
+  1  failing findings at or above --fail-on
+  2  bad invocation, config, rule or input file
+  3  the scan is incomplete (a coverage gap); wins over 1";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "plaudit",
+    version,
+    about = "Audit AWS PrivateLink across an AWS Organization and track how it drifts",
+    after_help = EXIT_CODES
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Evaluate the rules and report findings
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  plaudit scan --inventory examples/demo-org.json\n",
+        "  plaudit scan --inventory inv.json --format csv --output findings.csv\n",
+        "  plaudit scan --inventory inv.json --fail-on high --rules ./my-rules\n\n",
+        "Exit codes:\n",
+        "  0  no failing finding at or above --fail-on\n",
+        "  1  failing findings at or above --fail-on\n",
+        "  2  bad invocation, config, rule or input file\n",
+        "  3  the scan is incomplete (a coverage gap); wins over 1"
+    ))]
+    Scan(ScanArgs),
+    /// List, explain and test rules
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// Run SQL over an inventory (the same tables and views rules use; see `plaudit schema`)
+    #[command(after_help = concat!(
+        "Example:\n",
+        "  plaudit query --inventory examples/demo-org.json \\\n",
+        "    \"SELECT account_id, service_id, private_dns_state FROM endpoint_services\""
+    ))]
+    Query(QueryArgs),
+    /// Print the SQLite schema that rules and `query` read
+    Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct RuleSources {
+    /// A directory of rules of your own (repeatable), added to the built-in rules
+    #[arg(long = "rules", value_name = "DIR")]
+    pub rule_dirs: Vec<PathBuf>,
+    /// Use only the rules from --rules, not the built-in catalogue
+    #[arg(long)]
+    pub no_builtin_rules: bool,
+    /// Config file (YAML; see config.example.yaml)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Evaluate a saved inventory (JSON) instead of crawling AWS
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write the report to FILE (atomically) instead of stdout
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Exit 1 when a failing finding has at least this severity (critical, high, medium, low,
+    /// info) or `none` [default: info, or `fail_on` from the config]
+    #[arg(long, value_name = "SEVERITY")]
+    pub fail_on: Option<crate::config::FailOn>,
+    /// Exit 0 even with failing findings or coverage gaps (errors still exit 2)
+    #[arg(long)]
+    pub exit_zero: bool,
+    /// Also list passing findings in the table
+    #[arg(long)]
+    pub show_pass: bool,
+    #[command(flatten)]
+    pub sources: RuleSources,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// List the rules
+    List {
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+        #[command(flatten)]
+        sources: RuleSources,
+    },
+    /// Print a rule's documentation: what it checks, why it matters, how to fix it
+    Explain {
+        /// Rule id, e.g. private-dns-unverified
+        id: String,
+        #[command(flatten)]
+        sources: RuleSources,
+    },
+    /// Run rule test cases (DIR/tests/*.yaml; the built-in rules' tests without DIR)
+    Test {
+        /// A rule directory with a tests/ folder
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The SQL to run
+    pub sql: String,
+    /// The inventory to load
+    #[arg(long, value_name = "FILE")]
+    pub inventory: PathBuf,
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}

@@ -1,0 +1,369 @@
+//! What each command does: glue between the command line and the library modules.
+//! Errors come back as `anyhow` chains and become exit code 2 in `main`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use comfy_table::{ContentArrangement, Table, presets};
+
+use crate::cli::{Cli, Command, ListFormat, QueryArgs, RuleSources, RulesCommand, ScanArgs};
+use crate::config::{Config, FailOn};
+use crate::findings::Severity;
+use crate::report::{self, PrintOptions, ScanReport, neutralise_formula};
+use crate::rules::{self, RuleSet};
+use crate::store::Store;
+use crate::{exit, inventory};
+
+pub fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Scan(args) => scan(args),
+        Command::Rules(RulesCommand::List { format, sources }) => rules_list(format, &sources),
+        Command::Rules(RulesCommand::Explain { id, sources }) => rules_explain(&id, &sources),
+        Command::Rules(RulesCommand::Test { dir }) => rules_test(dir.as_deref()),
+        Command::Query(args) => query(args),
+        Command::Schema => {
+            write_stdout(store_schema().as_bytes())?;
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn store_schema() -> &'static str {
+    crate::store::SCHEMA_SQL
+}
+
+/// Loads the config (if any) and the rule set it and the flags describe.
+fn load_rules(sources: &RuleSources) -> Result<(Config, RuleSet)> {
+    let cfg = match &sources.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    let mut dirs = cfg.rule_dirs.clone();
+    dirs.extend(sources.rule_dirs.iter().cloned());
+    let builtin = !(sources.no_builtin_rules || cfg.no_builtin_rules);
+    let mut set = rules::load_all(&dirs, builtin)?;
+    let cfg_name = sources
+        .config
+        .as_deref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    set.apply_overrides(&cfg.rules, &cfg_name)?;
+    if set.is_empty() {
+        bail!("no rules to run: the built-in rules are off and no --rules directory has any");
+    }
+    Ok((cfg, set))
+}
+
+fn scan(args: ScanArgs) -> Result<u8> {
+    let (cfg, set) = load_rules(&args.sources)?;
+    let Some(inv_path) = args.inventory.as_deref() else {
+        bail!(
+            "live scans need the crawler, which this build does not have yet; \
+             evaluate a saved inventory with `--inventory FILE` (try examples/demo-org.json)"
+        );
+    };
+    let inv = inventory::load_file(inv_path)?;
+    let store = Store::load(&inv).context("loading the inventory into SQLite")?;
+    let ev = rules::eval::evaluate(&set, &store, &inv);
+    let report = ScanReport::new(&inv, ev.findings, &set);
+    let printer = report::printer(
+        args.format,
+        PrintOptions {
+            show_pass: args.show_pass,
+            width: None,
+        },
+    );
+    emit(args.output.as_deref(), |w| printer.print(&report, w))?;
+    if args.format != report::Format::Table || args.output.is_some() {
+        eprintln!("{}", report::summary_line(&report));
+    }
+    if !ev.errors.is_empty() {
+        for e in &ev.errors {
+            eprintln!("error: {e}");
+        }
+        bail!(
+            "{} rule(s) could not run; the report above has the others' findings",
+            ev.errors.len()
+        );
+    }
+    let fail_on = args
+        .fail_on
+        .or(cfg.fail_on)
+        .unwrap_or(FailOn::Severity(Severity::Info));
+    if args.exit_zero {
+        return Ok(exit::OK);
+    }
+    Ok(exit::for_report(&report, fail_on))
+}
+
+/// Writes to `path` through a temporary file and a rename (never a half-written file), or to
+/// stdout.
+pub fn emit(path: Option<&Path>, f: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    match path {
+        None => {
+            let stdout = std::io::stdout();
+            let mut lock = std::io::BufWriter::new(stdout.lock());
+            f(&mut lock)?;
+            lock.flush()?;
+            Ok(())
+        }
+        Some(path) => {
+            let tmp = tmp_path(path);
+            let write = || -> Result<()> {
+                let file = std::fs::File::create(&tmp)
+                    .with_context(|| format!("cannot create `{}`", tmp.display()))?;
+                let mut w = std::io::BufWriter::new(file);
+                f(&mut w)?;
+                let file = w.into_inner().map_err(|e| e.into_error())?;
+                file.sync_all()?;
+                std::fs::rename(&tmp, path)
+                    .with_context(|| format!("cannot write `{}`", path.display()))?;
+                Ok(())
+            };
+            let r = write();
+            if r.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            r
+        }
+    }
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+fn write_stdout(bytes: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()?;
+    Ok(())
+}
+
+fn rules_list(format: ListFormat, sources: &RuleSources) -> Result<u8> {
+    let (_, set) = load_rules(sources)?;
+    let columns = [
+        "id",
+        "severity",
+        "resource",
+        "title",
+        "compliance",
+        "source",
+    ];
+    let rows: Vec<[String; 6]> = set
+        .rules()
+        .iter()
+        .map(|r| {
+            [
+                r.id.clone(),
+                r.severity.to_string(),
+                r.resource.clone(),
+                r.title.clone(),
+                r.compliance
+                    .iter()
+                    .map(|c| format!("{} {}", c.framework, c.control))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                r.source.clone(),
+            ]
+        })
+        .collect();
+    print_rows(format, &columns, rows)?;
+    Ok(exit::OK)
+}
+
+fn print_rows<const N: usize>(
+    format: ListFormat,
+    columns: &[&str; N],
+    rows: Vec<[String; N]>,
+) -> Result<()> {
+    let v: Vec<Vec<String>> = rows.into_iter().map(|r| r.to_vec()).collect();
+    let cols: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+    print_table_like(format, &cols, &v)
+}
+
+fn print_table_like(format: ListFormat, columns: &[String], rows: &[Vec<String>]) -> Result<()> {
+    emit(None, |out| {
+        match format {
+            ListFormat::Table => {
+                let mut t = Table::new();
+                t.load_style(presets::UTF8_HORIZONTAL_ONLY)
+                    .set_content_arrangement(ContentArrangement::Dynamic)
+                    .set_width(120)
+                    .set_header(columns);
+                for r in rows {
+                    t.add_row(r);
+                }
+                writeln!(out, "{t}")?;
+            }
+            ListFormat::Csv => {
+                let mut w = csv::WriterBuilder::new()
+                    .terminator(csv::Terminator::CRLF)
+                    .from_writer(out);
+                w.write_record(columns)?;
+                for r in rows {
+                    w.write_record(r.iter().map(|c| neutralise_formula(c).into_owned()))?;
+                }
+                w.flush()?;
+            }
+            ListFormat::Json => {
+                let objs: Vec<serde_json::Map<String, serde_json::Value>> = rows
+                    .iter()
+                    .map(|r| {
+                        columns
+                            .iter()
+                            .cloned()
+                            .zip(r.iter().map(|c| serde_json::Value::String(c.clone())))
+                            .collect()
+                    })
+                    .collect();
+                serde_json::to_writer_pretty(&mut *out, &objs)?;
+                writeln!(out)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+fn rules_explain(id: &str, sources: &RuleSources) -> Result<u8> {
+    let (_, set) = load_rules(sources)?;
+    let Some(r) = set.get(id) else {
+        let ids: Vec<&str> = set.rules().iter().map(|r| r.id.as_str()).collect();
+        bail!("no rule has the id `{id}`; known rules: {}", ids.join(", "));
+    };
+    write_stdout(explain_text(r).as_bytes())?;
+    Ok(exit::OK)
+}
+
+/// The documentation of a rule, from its file (also used to generate docs/rules.md).
+pub fn explain_text(r: &rules::Rule) -> String {
+    let mut s = format!(
+        "# {}\n\n{}\n\nSeverity: {} · Resource: {}\n",
+        r.id, r.title, r.severity, r.resource
+    );
+    if !r.inputs.is_empty() {
+        s.push_str(&format!(
+            "Inputs (a gap in any makes it `unknown`): {}\n",
+            r.inputs.join(", ")
+        ));
+    }
+    if !r.compliance.is_empty() {
+        let c: Vec<String> = r
+            .compliance
+            .iter()
+            .map(|c| format!("{} {}", c.framework, c.control))
+            .collect();
+        s.push_str(&format!("Compliance: {}\n", c.join("; ")));
+    }
+    s.push_str(&format!(
+        "\n## What it checks\n\n{}\n",
+        r.description.what.trim()
+    ));
+    s.push_str(&format!(
+        "\n## Why it matters\n\n{}\n",
+        r.description.why.trim()
+    ));
+    s.push_str(&format!(
+        "\n## How to fix\n\n{}\n",
+        r.description.fix.trim_end()
+    ));
+    if !r.params.is_empty() {
+        s.push_str("\n## Parameters\n\n");
+        for (k, v) in &r.params {
+            s.push_str(&format!("- `{k}`: default `{v}`\n"));
+        }
+    }
+    if !r.references.is_empty() {
+        s.push_str("\n## References\n\n");
+        for u in &r.references {
+            s.push_str(&format!("- {u}\n"));
+        }
+    }
+    s
+}
+
+fn rules_test(dir: Option<&Path>) -> Result<u8> {
+    let (set, files) = match dir {
+        None => (
+            rules::load_all(&[], true)?,
+            rules::builtin::tests()
+                .into_iter()
+                .map(|(s, t)| (s, t.to_string()))
+                .collect::<Vec<_>>(),
+        ),
+        Some(d) => {
+            // Rules in DIR may share ids with built-in ones (a copy of rules/): then DIR's win.
+            let own = rules::load_dir(d)?;
+            let mut all: Vec<rules::Rule> = rules::builtin::rules()?
+                .into_iter()
+                .filter(|b| !own.iter().any(|o| o.id == b.id))
+                .collect();
+            all.extend(own);
+            (RuleSet::new(all)?, rules::testing::load_dir(d)?)
+        }
+    };
+    if files.is_empty() {
+        bail!(
+            "no test files in `{}`",
+            dir.map(|d| d.join("tests").display().to_string())
+                .unwrap_or_else(|| "the built-in rules".into())
+        );
+    }
+    let report = rules::testing::run(&set, &files)?;
+    let mut out = String::new();
+    for c in &report.checks {
+        let mark = if c.outcome == rules::testing::Outcome::Validated {
+            "ok  "
+        } else {
+            "FAIL"
+        };
+        out.push_str(&format!(
+            "{mark} {} / {} / {}: {}\n",
+            c.rule, c.case, c.resource, c.outcome
+        ));
+    }
+    out.push_str(&format!(
+        "{} passed, {} failed\n",
+        report.passed(),
+        report.failed()
+    ));
+    write_stdout(out.as_bytes())?;
+    Ok(if report.failed() == 0 {
+        exit::OK
+    } else {
+        exit::FINDINGS
+    })
+}
+
+fn query(args: QueryArgs) -> Result<u8> {
+    let inv = inventory::load_file(&args.inventory)?;
+    let store = Store::load(&inv)?;
+    let mut stmt = store.conn().prepare(&args.sql).with_context(
+        || "the query does not compile (see `plaudit schema` for tables and views)",
+    )?;
+    let columns: Vec<String> = stmt.column_names().map(|c| c.to_string()).collect();
+    let n = columns.len();
+    let mut rows_out = Vec::new();
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let mut r = Vec::with_capacity(n);
+        for i in 0..n {
+            use rusqlite::types::ValueRef;
+            r.push(match row.get_ref(i)? {
+                ValueRef::Null => String::new(),
+                ValueRef::Integer(v) => v.to_string(),
+                ValueRef::Real(v) => v.to_string(),
+                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                ValueRef::Blob(b) => format!("<{} bytes>", b.len()),
+            });
+        }
+        rows_out.push(r);
+    }
+    print_table_like(args.format, &columns, &rows_out)?;
+    Ok(exit::OK)
+}

@@ -1,0 +1,160 @@
+//! Findings: what a rule says about one resource. Shared by the rule engine, the reports and
+//! (later) the history. Not in here: how findings are produced ([`crate::rules`]) or printed
+//! ([`crate::report`]).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// How bad a failing finding is. Ordered: `Info < Low < … < Critical`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    #[default]
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "info" => Ok(Severity::Info),
+            "low" => Ok(Severity::Low),
+            "medium" => Ok(Severity::Medium),
+            "high" => Ok(Severity::High),
+            "critical" => Ok(Severity::Critical),
+            _ => Err(format!(
+                "unknown severity `{s}` (expected critical, high, medium, low or info)"
+            )),
+        }
+    }
+}
+
+/// The verdict on one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The resource breaks the rule.
+    Fail,
+    /// The rule could not be decided: its inputs are incomplete (a coverage gap).
+    Unknown,
+    /// The resource satisfies the rule.
+    Pass,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Fail => "fail",
+            Status::Unknown => "unknown",
+            Status::Pass => "pass",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "fail" => Ok(Status::Fail),
+            "unknown" => Ok(Status::Unknown),
+            "pass" => Ok(Status::Pass),
+            _ => Err(format!(
+                "status `{s}` is not one of `pass`, `fail`, `unknown`"
+            )),
+        }
+    }
+}
+
+/// One rule's verdict on one resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub rule_id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub status: Status,
+    pub account_id: String,
+    pub region: String,
+    /// The resource type the rule evaluates (`endpoint-service`, `vpc-endpoint`, …).
+    pub resource_type: String,
+    pub resource_id: String,
+    pub resource_arn: String,
+    /// One specific line: names, AZ name with AZ ID, ports, ages.
+    pub reason: String,
+    /// The chain of resources across accounts, when the rule gives one.
+    pub path: Option<String>,
+}
+
+impl Finding {
+    /// Stable identity across scans: rule + account + region + resource.
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "{}|{}|{}|{}",
+            self.rule_id, self.account_id, self.region, self.resource_id
+        )
+    }
+
+    /// The order reports use: failing before unknown before passing, then by severity
+    /// (worst first), then rule, account, region, resource.
+    pub fn report_order(a: &Finding, b: &Finding) -> std::cmp::Ordering {
+        a.status
+            .cmp(&b.status)
+            .then(b.severity.cmp(&a.severity))
+            .then_with(|| a.rule_id.cmp(&b.rule_id))
+            .then_with(|| a.account_id.cmp(&b.account_id))
+            .then_with(|| a.region.cmp(&b.region))
+            .then_with(|| a.resource_id.cmp(&b.resource_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn severity_orders_and_parses() {
+        assert!(Severity::Critical > Severity::High);
+        assert!(Severity::Low > Severity::Info);
+        assert_eq!("HIGH".parse::<Severity>().unwrap(), Severity::High);
+        assert!("urgent".parse::<Severity>().is_err());
+    }
+}

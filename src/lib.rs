@@ -1,0 +1,18 @@
+//! plaudit audits AWS PrivateLink across an AWS Organization.
+//!
+//! Data flows one way: an [`inventory`] (crawled or loaded from a file) is loaded into the
+//! SQLite [`store`]; [`rules`] (YAML + SQL) run over it and give [`findings`], which a
+//! [`report`] prints. [`config`] holds the user's settings, [`commands`] wires it all to the
+//! command line defined in [`cli`], and [`exit`] says which exit code a result earns.
+//! [`synth`] generates large synthetic inventories for benchmarks and tests.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod exit;
+pub mod findings;
+pub mod inventory;
+pub mod report;
+pub mod rules;
+pub mod store;
+pub mod synth;

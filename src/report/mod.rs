@@ -1,0 +1,179 @@
+//! Reports: a scan's findings and coverage ledger, printed as a table, CSV or JSON.
+//! Each format is a small [`Printer`]; none of them decides anything about the findings.
+//!
+//! The JSON output is a contract (see `docs/outputs.md`):
+//!
+//! ```json
+//! { "schema_version": 1,
+//!   "scan": { "tool_version": "0.1.0", "collected_at": "…", "rules": 5, "accounts": 6,
+//!             "regions": 2, "complete": false,
+//!             "counts": { "fail": 7, "unknown": 3, "pass": 21 },
+//!             "failing_by_severity": { "critical": 0, "high": 3, … },
+//!             "coverage_gaps": 1 },
+//!   "findings": [ { "rule_id": "…", "title": "…", "severity": "high", "status": "fail",
+//!                   "account_id": "…", "region": "…", "resource_type": "…",
+//!                   "resource_id": "…", "resource_arn": "…", "reason": "…", "path": null } ],
+//!   "coverage": [ { "account_id": "…", "region": "…", "api": "…", "status": "ok" } ] }
+//! ```
+
+mod csv;
+mod json;
+mod table;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::findings::{Finding, Severity, Status};
+use crate::inventory::{CoverageEntry, Inventory};
+
+pub use self::csv::{CSV_COLUMNS, neutralise_formula};
+
+/// The version of the JSON output document and of the findings CSV column set.
+pub const OUTPUT_SCHEMA_VERSION: u32 = 1;
+
+/// Output formats for findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+/// A rendered scan: what every printer receives.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanReport {
+    pub schema_version: u32,
+    pub scan: Summary,
+    pub findings: Vec<Finding>,
+    pub coverage: Vec<CoverageEntry>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub tool_version: String,
+    pub collected_at: Option<DateTime<Utc>>,
+    pub organization_id: Option<String>,
+    pub rules: usize,
+    pub rule_set_hash: String,
+    pub accounts: usize,
+    pub regions: usize,
+    pub account_regions: usize,
+    /// False when the coverage ledger has a gap (exit code 3).
+    pub complete: bool,
+    pub counts: BTreeMap<Status, usize>,
+    pub failing_by_severity: BTreeMap<Severity, usize>,
+    pub coverage_gaps: usize,
+}
+
+impl ScanReport {
+    pub fn new(
+        inv: &Inventory,
+        findings: Vec<Finding>,
+        rules: &crate::rules::RuleSet,
+    ) -> ScanReport {
+        let mut counts: BTreeMap<Status, usize> = [Status::Fail, Status::Unknown, Status::Pass]
+            .into_iter()
+            .map(|s| (s, 0))
+            .collect();
+        let mut by_sev: BTreeMap<Severity, usize> =
+            Severity::ALL.into_iter().map(|s| (s, 0)).collect();
+        for f in &findings {
+            *counts.entry(f.status).or_default() += 1;
+            if f.status == Status::Fail {
+                *by_sev.entry(f.severity).or_default() += 1;
+            }
+        }
+        let gaps = inv.gaps().count();
+        let regions: BTreeSet<&str> = inv
+            .accounts
+            .iter()
+            .flat_map(|a| a.regions.iter().map(|r| r.name.as_str()))
+            .collect();
+        let mut coverage = inv.coverage.clone();
+        coverage.sort();
+        ScanReport {
+            schema_version: OUTPUT_SCHEMA_VERSION,
+            scan: Summary {
+                tool_version: env!("CARGO_PKG_VERSION").to_string(),
+                collected_at: inv.collected_at,
+                organization_id: inv.organization.as_ref().map(|o| o.id.clone()),
+                rules: rules.len(),
+                rule_set_hash: rules.fingerprint(),
+                accounts: inv.accounts.len(),
+                regions: regions.len(),
+                account_regions: inv.account_regions(),
+                complete: gaps == 0,
+                counts,
+                failing_by_severity: by_sev,
+                coverage_gaps: gaps,
+            },
+            findings,
+            coverage,
+        }
+    }
+
+    pub fn gaps(&self) -> impl Iterator<Item = &CoverageEntry> {
+        self.coverage.iter().filter(|c| c.status.is_gap())
+    }
+}
+
+/// Options that change what a printer shows, not what the scan found.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PrintOptions {
+    /// Show passing findings in the table (machine formats always carry everything).
+    pub show_pass: bool,
+    /// Table width when not writing to a terminal.
+    pub width: Option<u16>,
+}
+
+/// One output format.
+pub trait Printer {
+    fn print(&self, report: &ScanReport, out: &mut dyn Write) -> anyhow::Result<()>;
+}
+
+/// The printer for a format.
+pub fn printer(format: Format, opts: PrintOptions) -> Box<dyn Printer> {
+    match format {
+        Format::Table => Box::new(table::TablePrinter { opts }),
+        Format::Csv => Box::new(csv::CsvPrinter),
+        Format::Json => Box::new(json::JsonPrinter),
+    }
+}
+
+/// The one-line summary under the table (and on stderr for machine formats).
+pub fn summary_line(r: &ScanReport) -> String {
+    let s = &r.scan;
+    let fail = s.counts.get(&Status::Fail).copied().unwrap_or(0);
+    let sev: Vec<String> = Severity::ALL
+        .iter()
+        .filter_map(|sv| {
+            let n = s.failing_by_severity.get(sv).copied().unwrap_or(0);
+            (n > 0).then(|| format!("{n} {sv}"))
+        })
+        .collect();
+    let mut line = format!("{fail} failing");
+    if !sev.is_empty() {
+        line.push_str(&format!(" ({})", sev.join(", ")));
+    }
+    line.push_str(&format!(
+        ", {} unknown, {} passing · {} rules · {} accounts · {} regions · ",
+        s.counts.get(&Status::Unknown).copied().unwrap_or(0),
+        s.counts.get(&Status::Pass).copied().unwrap_or(0),
+        s.rules,
+        s.accounts,
+        s.regions,
+    ));
+    if s.coverage_gaps == 0 {
+        line.push_str("coverage complete");
+    } else {
+        line.push_str(&format!(
+            "{} coverage gap{} (scan incomplete)",
+            s.coverage_gaps,
+            if s.coverage_gaps == 1 { "" } else { "s" }
+        ));
+    }
+    line
+}

@@ -1,0 +1,112 @@
+//! The terminal table: failing and unknown findings (passing ones with `--show-pass`), worst
+//! first, then the summary line and the coverage gaps. Fits a 120-column terminal.
+
+use std::io::{IsTerminal, Write};
+
+use comfy_table::{ContentArrangement, Table, presets};
+
+use super::{PrintOptions, Printer, ScanReport, summary_line};
+use crate::findings::Status;
+
+pub struct TablePrinter {
+    pub opts: PrintOptions,
+}
+
+/// ARNs are long; the table shows their resource part (`app/my-alb/50dc6c495c0c9188`).
+fn short_resource(id: &str) -> &str {
+    if !id.starts_with("arn:") {
+        return id;
+    }
+    let res = id.splitn(6, ':').nth(5).unwrap_or(id);
+    res.strip_prefix("loadbalancer/").unwrap_or(res)
+}
+
+fn width(opts: &PrintOptions) -> u16 {
+    if let Some(w) = opts.width {
+        return w;
+    }
+    if std::io::stdout().is_terminal() {
+        if let Some((w, _)) = terminal_width() {
+            return w;
+        }
+    }
+    120
+}
+
+fn terminal_width() -> Option<(u16, u16)> {
+    let t = Table::new();
+    t.width().map(|w| (w, 0))
+}
+
+impl Printer for TablePrinter {
+    fn print(&self, report: &ScanReport, out: &mut dyn Write) -> anyhow::Result<()> {
+        let shown: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| self.opts.show_pass || f.status != Status::Pass)
+            .collect();
+        if shown.is_empty() {
+            writeln!(out, "No failing or unknown findings.")?;
+        } else {
+            let mut t = Table::new();
+            t.load_style(presets::UTF8_HORIZONTAL_ONLY)
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_width(width(&self.opts))
+                .set_header([
+                    "SEVERITY", "STATUS", "RULE", "ACCOUNT", "REGION", "RESOURCE", "REASON",
+                ]);
+            for f in shown {
+                t.add_row([
+                    f.severity.as_str(),
+                    f.status.as_str(),
+                    f.rule_id.as_str(),
+                    f.account_id.as_str(),
+                    f.region.as_str(),
+                    short_resource(&f.resource_id),
+                    f.reason.as_str(),
+                ]);
+            }
+            writeln!(out, "{t}")?;
+        }
+        writeln!(out, "{}", summary_line(report))?;
+        let gaps: Vec<_> = report.gaps().collect();
+        if !gaps.is_empty() {
+            writeln!(
+                out,
+                "\nCoverage gaps (findings there are `unknown`, never `pass`):"
+            )?;
+            let mut t = Table::new();
+            t.load_style(presets::UTF8_HORIZONTAL_ONLY)
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_width(width(&self.opts))
+                .set_header(["ACCOUNT", "REGION", "API", "STATUS", "ERROR"]);
+            for g in gaps {
+                t.add_row([
+                    g.account_id.as_str(),
+                    g.region.as_deref().unwrap_or("*"),
+                    g.api.as_str(),
+                    g.status.as_str(),
+                    g.error.as_deref().unwrap_or(""),
+                ]);
+            }
+            writeln!(out, "{t}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_resource;
+
+    #[test]
+    fn arns_are_shortened() {
+        assert_eq!(
+            short_resource(
+                "arn:aws:elasticloadbalancing:us-east-1:111111111111:loadbalancer/app/web/50dc"
+            ),
+            "app/web/50dc"
+        );
+        assert_eq!(short_resource("vpce-123"), "vpce-123");
+    }
+}

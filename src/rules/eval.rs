@@ -1,0 +1,281 @@
+//! Running rule queries against a [`Store`] and turning rows into [`Finding`]s.
+//!
+//! The coverage rule lives here: a rule lists its `inputs` (APIs). Where the ledger has a gap
+//! for one of them in an account-region (or for the whole account), a `pass` there becomes
+//! `unknown`, and the account-region gets one `unknown` finding (resource `*`) saying what
+//! could not be read — a gap never hides as a pass.
+
+use std::collections::{BTreeSet, HashSet};
+
+use rusqlite::types::Value;
+
+use super::{OPTIONAL_COLUMNS, REQUIRED_COLUMNS, Rule, RuleError, invalid};
+use crate::findings::{Finding, Status};
+use crate::inventory::{CoverageEntry, Inventory};
+use crate::store::{GapIndex, Store};
+
+/// Prepares every query against an empty store: syntax, tables, columns and params.
+pub fn check_queries(rules: &[Rule]) -> Result<(), RuleError> {
+    let store =
+        Store::load(&Inventory::default()).map_err(|e| invalid("<schema>", e.to_string()))?;
+    for rule in rules {
+        check_query(&store, rule)?;
+    }
+    Ok(())
+}
+
+fn check_query(store: &Store, rule: &Rule) -> Result<(), RuleError> {
+    let stmt = store.conn().prepare(&rule.query).map_err(|e| {
+        invalid(
+            &rule.source,
+            format!("query of rule `{}` does not compile: {e}", rule.id),
+        )
+    })?;
+    let cols: Vec<String> = stmt.column_names().map(|c| c.to_string()).collect();
+    for req in REQUIRED_COLUMNS {
+        if !cols.iter().any(|c| c == req) {
+            return Err(invalid(
+                &rule.source,
+                format!(
+                    "query of rule `{}` must return a `{req}` column (it returns: {})",
+                    rule.id,
+                    cols.join(", ")
+                ),
+            ));
+        }
+    }
+    for c in &cols {
+        if !REQUIRED_COLUMNS.contains(&c.as_str()) && !OPTIONAL_COLUMNS.contains(&c.as_str()) {
+            return Err(invalid(
+                &rule.source,
+                format!(
+                    "query of rule `{}` returns an unknown column `{c}` (allowed: {}, {})",
+                    rule.id,
+                    REQUIRED_COLUMNS.join(", "),
+                    OPTIONAL_COLUMNS.join(", ")
+                ),
+            ));
+        }
+    }
+    for i in 1..=stmt.parameter_count() {
+        match stmt.parameter_name(i) {
+            Some(name) => {
+                let bare = name.trim_start_matches([':', '@', '$']);
+                if !rule.params.contains_key(bare) {
+                    return Err(invalid(
+                        &rule.source,
+                        format!(
+                            "query of rule `{}` uses `{name}` but `params` does not declare `{bare}`",
+                            rule.id
+                        ),
+                    ));
+                }
+            }
+            None => {
+                return Err(invalid(
+                    &rule.source,
+                    format!(
+                        "query of rule `{}` uses a positional `?` parameter; use named params (`:name`) declared in `params`",
+                        rule.id
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn to_sql(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Integer(i64::from(*b)),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::Integer(i),
+            None => Value::Real(n.as_f64().unwrap_or(0.0)),
+        },
+        serde_json::Value::String(s) => Value::Text(s.clone()),
+        _ => Value::Null,
+    }
+}
+
+/// Runs one rule. Errors (a runtime SQL error, a bad `status` value) name the rule.
+pub fn run_rule(
+    store: &Store,
+    rule: &Rule,
+    gaps: &GapIndex,
+    ledger: &[CoverageEntry],
+) -> Result<Vec<Finding>, RuleError> {
+    let err = |m: String| invalid(&rule.source, m);
+    let mut stmt = store
+        .conn()
+        .prepare_cached(&rule.query)
+        .map_err(|e| err(format!("rule `{}`: {e}", rule.id)))?;
+    let names: Vec<String> = (1..=stmt.parameter_count())
+        .filter_map(|i| stmt.parameter_name(i).map(str::to_string))
+        .collect();
+    let values: Vec<(String, Value)> = names
+        .iter()
+        .map(|n| {
+            let bare = n.trim_start_matches([':', '@', '$']);
+            (
+                n.clone(),
+                rule.params.get(bare).map(to_sql).unwrap_or(Value::Null),
+            )
+        })
+        .collect();
+    let params: Vec<(&str, &dyn rusqlite::ToSql)> = values
+        .iter()
+        .map(|(n, v)| (n.as_str(), v as &dyn rusqlite::ToSql))
+        .collect();
+    let idx = |name: &str| stmt.column_index(name).ok();
+    let (c_acct, c_region, c_id, c_arn, c_status, c_reason) = (
+        idx("account_id"),
+        idx("region"),
+        idx("resource_id"),
+        idx("resource_arn"),
+        idx("status"),
+        idx("reason"),
+    );
+    let c_path = idx("path");
+    let mut rows = stmt
+        .query(params.as_slice())
+        .map_err(|e| err(format!("rule `{}`: {e}", rule.id)))?;
+    let text = |row: &rusqlite::Row, i: Option<usize>| -> rusqlite::Result<String> {
+        match i {
+            Some(i) => Ok(row.get::<_, Option<String>>(i)?.unwrap_or_default()),
+            None => Ok(String::new()),
+        }
+    };
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    while let Some(row) = rows
+        .next()
+        .map_err(|e| err(format!("rule `{}`: {e}", rule.id)))?
+    {
+        let read = || -> rusqlite::Result<_> {
+            Ok((
+                text(row, c_acct)?,
+                text(row, c_region)?,
+                text(row, c_id)?,
+                text(row, c_arn)?,
+                text(row, c_status)?,
+                text(row, c_reason)?,
+                match c_path {
+                    Some(i) => row.get::<_, Option<String>>(i)?,
+                    None => None,
+                },
+            ))
+        };
+        let (account_id, region, resource_id, resource_arn, status, reason, path) =
+            read().map_err(|e| err(format!("rule `{}`: a column is not text: {e}", rule.id)))?;
+        let status: Status = status.parse().map_err(|m| {
+            err(format!(
+                "rule `{}` returned {m} for resource `{resource_id}`",
+                rule.id
+            ))
+        })?;
+        if !seen.insert((account_id.clone(), region.clone(), resource_id.clone())) {
+            return Err(err(format!(
+                "rule `{}` returned resource `{resource_id}` ({account_id} {region}) twice; a rule returns one row per resource",
+                rule.id
+            )));
+        }
+        out.push(Finding {
+            rule_id: rule.id.clone(),
+            title: rule.title.clone(),
+            severity: rule.severity,
+            status,
+            account_id,
+            region,
+            resource_type: rule.resource.clone(),
+            resource_id,
+            resource_arn,
+            reason,
+            path: path.filter(|p| !p.is_empty()),
+        });
+    }
+    apply_coverage(rule, &mut out, gaps, ledger);
+    Ok(out)
+}
+
+/// Downgrades passes over incomplete inputs to `unknown` and adds one `unknown` finding per
+/// account-region whose inputs for this rule have a gap.
+fn apply_coverage(rule: &Rule, out: &mut Vec<Finding>, gaps: &GapIndex, ledger: &[CoverageEntry]) {
+    if gaps.is_empty() {
+        return;
+    }
+    let relevant = |c: &CoverageEntry| {
+        c.status.is_gap()
+            && (c.api == "*"
+                || c.api.starts_with("sts:")
+                || c.api.starts_with("organizations:")
+                || rule.inputs.iter().any(|i| i == &c.api))
+    };
+    for f in out.iter_mut() {
+        if f.status == Status::Pass
+            && rule
+                .inputs
+                .iter()
+                .any(|api| gaps.has_gap(&f.account_id, &f.region, api))
+        {
+            f.status = Status::Unknown;
+            f.reason = format!(
+                "{} — but inputs are incomplete here (coverage gap)",
+                f.reason
+            );
+        }
+    }
+    let mut places: BTreeSet<(String, String)> = BTreeSet::new();
+    for c in ledger.iter().filter(|c| relevant(c)) {
+        let region = c.region.clone().unwrap_or_else(|| "*".to_string());
+        if places.insert((c.account_id.clone(), region.clone())) {
+            let what: Vec<String> = ledger
+                .iter()
+                .filter(|o| {
+                    relevant(o)
+                        && o.account_id == c.account_id
+                        && o.region.as_deref().unwrap_or("*") == region
+                })
+                .map(|o| match &o.error {
+                    Some(e) => format!("{} {} ({e})", o.api, o.status.as_str()),
+                    None => format!("{} {}", o.api, o.status.as_str()),
+                })
+                .collect();
+            out.push(Finding {
+                rule_id: rule.id.clone(),
+                title: rule.title.clone(),
+                severity: rule.severity,
+                status: Status::Unknown,
+                account_id: c.account_id.clone(),
+                region,
+                resource_type: rule.resource.clone(),
+                resource_id: "*".to_string(),
+                resource_arn: String::new(),
+                reason: format!("not evaluated: {}", what.join("; ")),
+                path: None,
+            });
+        }
+    }
+}
+
+/// The result of running a rule set.
+#[derive(Debug, Default)]
+pub struct Evaluation {
+    pub findings: Vec<Finding>,
+    /// Rules that could not run, with the reason; the other rules' findings are kept.
+    pub errors: Vec<RuleError>,
+}
+
+/// Runs every rule of `rules` over `store`, findings in report order.
+pub fn evaluate(rules: &super::RuleSet, store: &Store, inv: &Inventory) -> Evaluation {
+    let gaps = GapIndex::new(inv);
+    let mut ev = Evaluation::default();
+    for rule in rules.rules() {
+        match run_rule(store, rule, &gaps, &inv.coverage) {
+            Ok(f) => ev.findings.extend(f),
+            Err(e) => ev.errors.push(e),
+        }
+    }
+    ev.findings.sort_by(Finding::report_order);
+    ev
+}

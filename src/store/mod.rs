@@ -1,0 +1,600 @@
+//! The SQLite store: an inventory loaded into an in-memory database, one table per resource
+//! kind, with views for the PrivateLink relationships and helper SQL functions.
+//!
+//! Rules (see [`crate::rules`]) and `plaudit query` read it. The schema is [`SCHEMA_SQL`]
+//! (`plaudit schema` prints it). Here AZ names are resolved to AZ IDs through the AZ map of the
+//! account that reported them, so that rules only ever compare IDs.
+//!
+//! Helper functions registered on every connection:
+//! - `cidr_contains(cidr, ip_or_cidr)` → 1 when the second (an address or a network) lies
+//!   inside the first, 0 when not, NULL when either is NULL or not an address;
+//! - `port_in_range(port, from, to)` → 1 when `from <= port <= to`; a NULL range (protocol
+//!   `-1`) covers every port;
+//! - `age_days(ts)` → whole days from `ts` to the inventory's `collected_at`;
+//! - `covered(account_id, region, api)` → 0 when the coverage ledger has a gap for that API
+//!   there (or for the whole account), else 1;
+//! - `az_label(az_name, az_id)` → `us-east-1a (use1-az4)`;
+//! - `arn_account(arn)` → the account id field of an ARN, or NULL.
+//!
+//! Not in here: rule semantics (see [`crate::rules`]).
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use ipnet::IpNet;
+use rusqlite::functions::FunctionFlags;
+use rusqlite::{Connection, params};
+
+use crate::inventory::{Inventory, Region};
+
+/// The documented schema (tables and views).
+pub const SCHEMA_SQL: &str = include_str!("schema.sql");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// An inventory loaded into SQLite.
+pub struct Store {
+    conn: Connection,
+    collected_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Creates an in-memory database and loads `inv` into it.
+    pub fn load(inv: &Inventory) -> Result<Store, StoreError> {
+        let conn = Connection::open_in_memory()?;
+        conn.execute_batch(SCHEMA_SQL)?;
+        let collected_at = inv.collected_at.unwrap_or_else(Utc::now);
+        register_functions(&conn, inv, collected_at)?;
+        insert_inventory(&conn, inv, collected_at)?;
+        Ok(Store { conn, collected_at })
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The reference instant for ages.
+    pub fn collected_at(&self) -> DateTime<Utc> {
+        self.collected_at
+    }
+}
+
+fn lower(s: &str) -> String {
+    s.to_ascii_lowercase()
+}
+
+/// Parses `a.b.c.d`, `a.b.c.d/n` or IPv6 equivalents into a network.
+pub fn parse_net(s: &str) -> Option<IpNet> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<IpNet>() {
+        return Some(n.trunc());
+    }
+    s.parse::<IpAddr>().ok().map(IpNet::from)
+}
+
+/// True when `inner` (address or network) lies within `outer`.
+pub fn cidr_contains(outer: &str, inner: &str) -> Option<bool> {
+    let o = parse_net(outer)?;
+    let i = parse_net(inner)?;
+    Some(o.contains(&i))
+}
+
+fn register_functions(
+    conn: &Connection,
+    inv: &Inventory,
+    collected_at: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    conn.create_scalar_function("cidr_contains", 2, flags, |ctx| {
+        let a: Option<String> = ctx.get(0)?;
+        let b: Option<String> = ctx.get(1)?;
+        Ok(match (a, b) {
+            (Some(a), Some(b)) => cidr_contains(&a, &b).map(i64::from),
+            _ => None,
+        })
+    })?;
+    conn.create_scalar_function("port_in_range", 3, flags, |ctx| {
+        let port: Option<i64> = ctx.get(0)?;
+        let from: Option<i64> = ctx.get(1)?;
+        let to: Option<i64> = ctx.get(2)?;
+        Ok(match (port, from, to) {
+            (None, _, _) => None,
+            (Some(_), None, None) => Some(1i64),
+            (Some(p), f, t) => {
+                let f = f.unwrap_or(0);
+                let t = t.unwrap_or(65535);
+                // EC2 reports "all ports" as -1/-1 for some protocols.
+                Some(i64::from((f == -1 && t == -1) || (f <= p && p <= t)))
+            }
+        })
+    })?;
+    conn.create_scalar_function("age_days", 1, flags, move |ctx| {
+        let ts: Option<String> = ctx.get(0)?;
+        Ok(ts
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| (collected_at - t.with_timezone(&Utc)).num_days()))
+    })?;
+    conn.create_scalar_function("az_label", 2, flags, |ctx| {
+        let name: Option<String> = ctx.get(0)?;
+        let id: Option<String> = ctx.get(1)?;
+        Ok(match (name, id) {
+            (Some(n), Some(i)) => format!("{n} ({i})"),
+            (Some(n), None) => format!("{n} (unknown AZ ID)"),
+            (None, Some(i)) => i,
+            (None, None) => "unknown AZ".to_string(),
+        })
+    })?;
+    conn.create_scalar_function("arn_account", 1, flags, |ctx| {
+        let arn: Option<String> = ctx.get(0)?;
+        Ok(arn.and_then(|a| arn_account(&a)))
+    })?;
+    let gaps = Arc::new(GapIndex::new(inv));
+    conn.create_scalar_function("covered", 3, flags, move |ctx| {
+        let account: Option<String> = ctx.get(0)?;
+        let region: Option<String> = ctx.get(1)?;
+        let api: Option<String> = ctx.get(2)?;
+        let (Some(account), Some(api)) = (account, api) else {
+            return Ok(0i64);
+        };
+        Ok(i64::from(!gaps.has_gap(
+            &account,
+            region.as_deref().unwrap_or("*"),
+            &api,
+        )))
+    })?;
+    Ok(())
+}
+
+/// The account id in an ARN (`arn:aws:iam::123456789012:root` → `123456789012`); a bare
+/// 12-digit account id is returned as is.
+pub fn arn_account(arn: &str) -> Option<String> {
+    if arn.len() == 12 && arn.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(arn.to_string());
+    }
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() >= 5 && parts[0] == "arn" && !parts[4].is_empty() {
+        Some(parts[4].to_string())
+    } else {
+        None
+    }
+}
+
+/// Answers "is there a coverage gap for this account / region / API?" quickly.
+#[derive(Debug, Default)]
+pub struct GapIndex {
+    /// Accounts with an account-wide gap (AssumeRole failed, suspended).
+    accounts: HashSet<String>,
+    /// (account, region) pairs with a gap on every API (region disabled, SCP on everything).
+    regions: HashSet<(String, String)>,
+    apis: HashSet<(String, String, String)>,
+}
+
+impl GapIndex {
+    pub fn new(inv: &Inventory) -> GapIndex {
+        let mut idx = GapIndex::default();
+        for g in inv.gaps() {
+            match g.region.as_deref() {
+                None | Some("*") => {
+                    if g.api == "*"
+                        || g.api.starts_with("sts:")
+                        || g.api.starts_with("organizations:")
+                    {
+                        idx.accounts.insert(g.account_id.clone());
+                    } else {
+                        // A global API failing for an account: every region lacks it.
+                        idx.apis
+                            .insert((g.account_id.clone(), "*".to_string(), g.api.clone()));
+                    }
+                }
+                Some(r) => {
+                    if g.api == "*" {
+                        idx.regions.insert((g.account_id.clone(), r.to_string()));
+                    } else {
+                        idx.apis
+                            .insert((g.account_id.clone(), r.to_string(), g.api.clone()));
+                    }
+                }
+            }
+        }
+        idx
+    }
+
+    pub fn has_gap(&self, account: &str, region: &str, api: &str) -> bool {
+        if self.accounts.contains(account) {
+            return true;
+        }
+        let acct = account.to_string();
+        if self.regions.contains(&(acct.clone(), region.to_string())) {
+            return true;
+        }
+        self.apis
+            .contains(&(acct.clone(), region.to_string(), api.to_string()))
+            || self
+                .apis
+                .contains(&(acct, "*".to_string(), api.to_string()))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty() && self.regions.is_empty() && self.apis.is_empty()
+    }
+}
+
+fn insert_inventory(
+    conn: &Connection,
+    inv: &Inventory,
+    collected_at: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    tx.execute(
+        "INSERT INTO scan_meta VALUES ('collected_at', ?1)",
+        params![collected_at.to_rfc3339()],
+    )?;
+    if let Some(org) = &inv.organization {
+        tx.execute(
+            "INSERT INTO scan_meta VALUES ('organization_id', ?1)",
+            params![org.id],
+        )?;
+        if let Some(m) = &org.management_account_id {
+            tx.execute(
+                "INSERT INTO scan_meta VALUES ('management_account_id', ?1)",
+                params![m],
+            )?;
+        }
+    }
+    for acct in &inv.accounts {
+        tx.prepare_cached("INSERT INTO accounts VALUES (?1,?2,?3,?4,?5,?6)")?
+            .execute(params![
+                acct.id,
+                acct.name,
+                acct.email,
+                acct.status,
+                acct.ou_path,
+                serde_json::to_string(&acct.tags).unwrap_or_else(|_| "{}".into()),
+            ])?;
+        for region in &acct.regions {
+            insert_region(&tx, &acct.id, region)?;
+        }
+    }
+    for c in &inv.coverage {
+        tx.prepare_cached("INSERT INTO coverage VALUES (?1,?2,?3,?4,?5)")?
+            .execute(params![
+                c.account_id,
+                c.region.as_deref().unwrap_or("*"),
+                c.api,
+                c.status.as_str(),
+                c.error,
+            ])?;
+    }
+    tx.commit()
+}
+
+fn insert_region(tx: &Connection, account: &str, r: &Region) -> rusqlite::Result<()> {
+    let region = r.name.as_str();
+    let az: HashMap<&str, &str> = r
+        .availability_zones
+        .iter()
+        .map(|z| (z.name.as_str(), z.id.as_str()))
+        .collect();
+    let az_id = |name: &str| az.get(name).map(|s| s.to_string());
+
+    for z in &r.availability_zones {
+        tx.prepare_cached("INSERT INTO availability_zones VALUES (?1,?2,?3,?4,?5)")?
+            .execute(params![account, region, z.name, z.id, z.zone_type])?;
+    }
+    for v in &r.vpcs {
+        tx.prepare_cached("INSERT INTO vpcs VALUES (?1,?2,?3,?4,?5,?6,?7)")?
+            .execute(params![
+                account,
+                region,
+                v.id,
+                v.cidr,
+                v.enable_dns_support,
+                v.enable_dns_hostnames,
+                v.is_default
+            ])?;
+    }
+    for s in &r.subnets {
+        let id = s
+            .availability_zone_id
+            .clone()
+            .or_else(|| az_id(&s.availability_zone));
+        tx.prepare_cached("INSERT INTO subnets VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")?
+            .execute(params![
+                account,
+                region,
+                s.id,
+                s.vpc_id,
+                s.cidr,
+                s.ipv6_cidr,
+                s.availability_zone,
+                id
+            ])?;
+    }
+    for g in &r.security_groups {
+        tx.prepare_cached("INSERT INTO security_groups VALUES (?1,?2,?3,?4,?5)")?
+            .execute(params![account, region, g.id, g.name, g.vpc_id])?;
+        for rule in &g.rules {
+            tx.prepare_cached(
+                "INSERT INTO security_group_rules VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
+            )?
+            .execute(params![
+                account,
+                region,
+                g.id,
+                rule.id,
+                lower(&rule.direction),
+                lower(&rule.protocol),
+                rule.from_port,
+                rule.to_port,
+                rule.cidr_ipv4,
+                rule.cidr_ipv6,
+                rule.referenced_group_id,
+                rule.referenced_group_owner,
+                rule.prefix_list_id,
+                rule.description
+            ])?;
+        }
+    }
+    for lb in &r.load_balancers {
+        tx.prepare_cached(
+            "INSERT INTO load_balancers VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+        )?
+        .execute(params![
+            account,
+            region,
+            lb.arn,
+            lb.name,
+            lower(&lb.lb_type),
+            lb.scheme,
+            lb.vpc_id,
+            lower(&lb.state),
+            lb.dns_name,
+            lb.enforce_sg_inbound_on_privatelink,
+            lb.cross_zone
+        ])?;
+        for z in &lb.availability_zones {
+            let id = z.id.clone().or_else(|| az_id(&z.name));
+            tx.prepare_cached("INSERT INTO load_balancer_zones VALUES (?1,?2,?3,?4,?5,?6)")?
+                .execute(params![account, region, lb.arn, z.name, id, z.subnet_id])?;
+            for ip in &z.private_ips {
+                tx.prepare_cached("INSERT INTO load_balancer_addresses VALUES (?1,?2,?3,?4,?5)")?
+                    .execute(params![account, region, lb.arn, id, ip])?;
+            }
+        }
+        for g in &lb.security_groups {
+            tx.prepare_cached("INSERT INTO load_balancer_security_groups VALUES (?1,?2,?3,?4)")?
+                .execute(params![account, region, lb.arn, g])?;
+        }
+        for l in &lb.listeners {
+            tx.prepare_cached("INSERT INTO listeners VALUES (?1,?2,?3,?4,?5,?6)")?
+                .execute(params![account, region, lb.arn, l.arn, l.protocol, l.port])?;
+        }
+    }
+    for tg in &r.target_groups {
+        let hc_port = match tg.health_check_port.as_deref() {
+            None | Some("traffic-port") => tg.port,
+            Some(p) => p.parse::<i64>().ok().or(tg.port),
+        };
+        tx.prepare_cached("INSERT INTO target_groups VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)")?
+            .execute(params![
+                account,
+                region,
+                tg.arn,
+                tg.name,
+                lower(&tg.target_type),
+                tg.protocol,
+                tg.port,
+                tg.vpc_id,
+                hc_port
+            ])?;
+        for lb in &tg.load_balancer_arns {
+            tx.prepare_cached("INSERT INTO target_group_load_balancers VALUES (?1,?2,?3,?4)")?
+                .execute(params![account, region, tg.arn, lb])?;
+        }
+        for t in &tg.targets {
+            let id = t.availability_zone.as_deref().and_then(az_id);
+            tx.prepare_cached("INSERT INTO targets VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")?
+                .execute(params![
+                    account,
+                    region,
+                    tg.arn,
+                    t.id,
+                    t.port.or(tg.port),
+                    t.availability_zone,
+                    id,
+                    t.health.as_deref().map(lower)
+                ])?;
+        }
+    }
+    for s in &r.endpoint_services {
+        tx.prepare_cached(
+            "INSERT INTO endpoint_services VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+        )?
+        .execute(params![
+            account,
+            region,
+            s.id,
+            s.name,
+            s.service_type,
+            s.state,
+            s.acceptance_required,
+            s.private_dns_name,
+            s.private_dns_state,
+            s.private_dns_txt_name,
+            s.private_dns_txt_value,
+            s.created_at.map(|t| t.to_rfc3339()),
+        ])?;
+        for (kind, arns) in [
+            ("network", &s.network_load_balancer_arns),
+            ("gateway", &s.gateway_load_balancer_arns),
+        ] {
+            for arn in arns {
+                tx.prepare_cached(
+                    "INSERT INTO endpoint_service_load_balancers VALUES (?1,?2,?3,?4,?5)",
+                )?
+                .execute(params![account, region, s.id, arn, kind])?;
+            }
+        }
+        for z in &s.availability_zones {
+            tx.prepare_cached("INSERT INTO endpoint_service_zones VALUES (?1,?2,?3,?4,?5)")?
+                .execute(params![account, region, s.id, z, az_id(z)])?;
+        }
+        for p in &s.allowed_principals {
+            let pa = if p == "*" { None } else { arn_account(p) };
+            tx.prepare_cached("INSERT INTO endpoint_service_principals VALUES (?1,?2,?3,?4,?5)")?
+                .execute(params![account, region, s.id, p, pa])?;
+        }
+        for sr in &s.supported_regions {
+            tx.prepare_cached("INSERT INTO endpoint_service_regions VALUES (?1,?2,?3,?4)")?
+                .execute(params![account, region, s.id, sr])?;
+        }
+        for c in &s.connections {
+            tx.prepare_cached("INSERT INTO endpoint_connections VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")?
+                .execute(params![
+                    account,
+                    region,
+                    s.id,
+                    c.endpoint_id,
+                    c.endpoint_owner,
+                    lower(&c.state),
+                    c.created_at.map(|t| t.to_rfc3339()),
+                    c.endpoint_region
+                ])?;
+        }
+    }
+    for e in &r.vpc_endpoints {
+        tx.prepare_cached("INSERT INTO vpc_endpoints VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)")?
+            .execute(params![
+                account,
+                region,
+                e.id,
+                e.endpoint_type,
+                e.vpc_id,
+                e.service_name,
+                e.service_region.as_deref().unwrap_or(region),
+                lower(&e.state),
+                e.private_dns_enabled,
+                e.created_at.map(|t| t.to_rfc3339()),
+            ])?;
+        for s in &e.subnet_ids {
+            tx.prepare_cached("INSERT INTO vpc_endpoint_subnets VALUES (?1,?2,?3,?4)")?
+                .execute(params![account, region, e.id, s])?;
+        }
+        for g in &e.security_group_ids {
+            tx.prepare_cached("INSERT INTO vpc_endpoint_security_groups VALUES (?1,?2,?3,?4)")?
+                .execute(params![account, region, e.id, g])?;
+        }
+    }
+    for l in &r.service_lookups {
+        tx.prepare_cached("INSERT INTO service_lookups VALUES (?1,?2,?3,?4,?5,?6,?7)")?
+            .execute(params![
+                account,
+                region,
+                l.service_name,
+                l.found,
+                l.service_id,
+                l.owner,
+                l.private_dns_name
+            ])?;
+        for z in &l.availability_zones {
+            tx.prepare_cached("INSERT INTO service_lookup_zones VALUES (?1,?2,?3,?4,?5)")?
+                .execute(params![account, region, l.service_name, z, az_id(z)])?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_contains_addresses_and_networks() {
+        assert_eq!(cidr_contains("10.0.0.0/16", "10.0.3.7"), Some(true));
+        assert_eq!(cidr_contains("10.0.0.0/16", "10.0.3.0/24"), Some(true));
+        assert_eq!(cidr_contains("10.0.0.0/24", "10.0.0.0/16"), Some(false));
+        assert_eq!(cidr_contains("0.0.0.0/0", "192.168.1.1"), Some(true));
+        assert_eq!(cidr_contains("10.0.0.0/8", "fd00::1"), Some(false));
+        assert_eq!(cidr_contains("::/0", "fd00::1"), Some(true));
+        assert_eq!(cidr_contains("nonsense", "10.0.0.1"), None);
+        // A host-bits-set CIDR is treated as its network.
+        assert_eq!(cidr_contains("10.0.0.5/24", "10.0.0.200"), Some(true));
+    }
+
+    #[test]
+    fn arn_account_parses() {
+        assert_eq!(
+            arn_account("arn:aws:iam::123456789012:root").as_deref(),
+            Some("123456789012")
+        );
+        assert_eq!(arn_account("123456789012").as_deref(), Some("123456789012"));
+        assert_eq!(arn_account("*"), None);
+        assert_eq!(arn_account("arn:aws:iam:::root"), None);
+    }
+
+    fn store(json: &str) -> Store {
+        let inv = crate::inventory::parse_json(json, std::path::Path::new("t.json")).unwrap();
+        Store::load(&inv).unwrap()
+    }
+
+    #[test]
+    fn az_names_resolve_through_each_accounts_own_map() {
+        let s = store(
+            r#"{"schema_version":1,"accounts":[
+              {"id":"111111111111","regions":[{"name":"us-east-1",
+                "availability_zones":[{"name":"us-east-1a","id":"use1-az1"}],
+                "subnets":[{"id":"subnet-a","vpc_id":"vpc-1","availability_zone":"us-east-1a"}]}]},
+              {"id":"222222222222","regions":[{"name":"us-east-1",
+                "availability_zones":[{"name":"us-east-1a","id":"use1-az4"}],
+                "subnets":[{"id":"subnet-b","vpc_id":"vpc-2","availability_zone":"us-east-1a"}]}]}]}"#,
+        );
+        let ids: Vec<(String, String)> = s
+            .conn()
+            .prepare("SELECT subnet_id, az_id FROM subnets ORDER BY subnet_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            ids,
+            vec![
+                ("subnet-a".to_string(), "use1-az1".to_string()),
+                ("subnet-b".to_string(), "use1-az4".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn helper_functions_behave() {
+        let s = store(
+            r#"{"schema_version":1,"collected_at":"2026-01-10T00:00:00Z","accounts":[{"id":"111111111111"}],
+               "coverage":[{"account_id":"111111111111","region":"eu-west-1","api":"ec2:DescribeVpcEndpoints","status":"access_denied"},
+                           {"account_id":"222222222222","api":"sts:AssumeRole","status":"assume_role_failed"}]}"#,
+        );
+        let q = |sql: &str| -> Option<i64> { s.conn().query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(q("SELECT age_days('2026-01-01T00:00:00Z')"), Some(9));
+        assert_eq!(q("SELECT port_in_range(443, 400, 500)"), Some(1));
+        assert_eq!(q("SELECT port_in_range(443, 80, 80)"), Some(0));
+        assert_eq!(q("SELECT port_in_range(443, NULL, NULL)"), Some(1));
+        assert_eq!(q("SELECT port_in_range(443, -1, -1)"), Some(1));
+        assert_eq!(
+            q("SELECT covered('111111111111','eu-west-1','ec2:DescribeVpcEndpoints')"),
+            Some(0)
+        );
+        assert_eq!(
+            q("SELECT covered('111111111111','us-east-1','ec2:DescribeVpcEndpoints')"),
+            Some(1)
+        );
+        assert_eq!(
+            q("SELECT covered('222222222222','us-east-1','ec2:DescribeSubnets')"),
+            Some(0)
+        );
+    }
+}
