@@ -52,6 +52,18 @@ pub enum Command {
     Query(QueryArgs),
     /// Print the SQLite schema that rules and `query` read
     Schema,
+    /// Write a synthetic organisation's inventory (for benchmarks and trying plaudit at scale)
+    #[command(hide = true)]
+    Synth {
+        #[arg(long, default_value_t = 100)]
+        accounts: usize,
+        #[arg(long, default_value_t = 17)]
+        regions: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

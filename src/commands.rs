@@ -22,15 +22,32 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Rules(RulesCommand::Explain { id, sources }) => rules_explain(&id, &sources),
         Command::Rules(RulesCommand::Test { dir }) => rules_test(dir.as_deref()),
         Command::Query(args) => query(args),
+        Command::Synth {
+            accounts,
+            regions,
+            seed,
+            output,
+        } => {
+            let inv = crate::synth::generate(crate::synth::Shape {
+                accounts,
+                regions,
+                seed,
+                ..Default::default()
+            });
+            emit(output.as_deref(), |w| {
+                serde_json::to_writer(&mut *w, &inv)?;
+                writeln!(w)?;
+                Ok(())
+            })?;
+            Ok(exit::OK)
+        }
         Command::Schema => {
-            write_stdout(store_schema().as_bytes())?;
+            write_stdout(crate::store::SCHEMA_SQL.as_bytes())?;
+            write_stdout(b"\n")?;
+            write_stdout(crate::store::DERIVED_SQL.as_bytes())?;
             Ok(exit::OK)
         }
     }
-}
-
-fn store_schema() -> &'static str {
-    crate::store::SCHEMA_SQL
 }
 
 /// Loads the config (if any) and the rule set it and the flags describe.

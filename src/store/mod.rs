@@ -2,7 +2,7 @@
 //! kind, with views for the PrivateLink relationships and helper SQL functions.
 //!
 //! Rules (see [`crate::rules`]) and `plaudit query` read it. The schema is [`SCHEMA_SQL`]
-//! (`plaudit schema` prints it). Here AZ names are resolved to AZ IDs through the AZ map of the
+//! and [`DERIVED_SQL`] (`plaudit schema` prints both). Here AZ names are resolved to AZ IDs through the AZ map of the
 //! account that reported them, so that rules only ever compare IDs.
 //!
 //! Helper functions registered on every connection:
@@ -29,8 +29,10 @@ use rusqlite::{Connection, params};
 
 use crate::inventory::{Inventory, Region};
 
-/// The documented schema (tables and views).
+/// The documented tables, one per resource kind.
 pub const SCHEMA_SQL: &str = include_str!("schema.sql");
+/// The derived relationships, computed once after loading (tables and views).
+pub const DERIVED_SQL: &str = include_str!("derived.sql");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -52,6 +54,8 @@ impl Store {
         let collected_at = inv.collected_at.unwrap_or_else(Utc::now);
         register_functions(&conn, inv, collected_at)?;
         insert_inventory(&conn, inv, collected_at)?;
+        conn.execute_batch(DERIVED_SQL)?;
+        conn.execute_batch("ANALYZE")?;
         Ok(Store { conn, collected_at })
     }
 
@@ -206,6 +210,9 @@ impl GapIndex {
     }
 
     pub fn has_gap(&self, account: &str, region: &str, api: &str) -> bool {
+        if self.is_empty() {
+            return false;
+        }
         if self.accounts.contains(account) {
             return true;
         }

@@ -35,6 +35,8 @@ CREATE TABLE subnets (
   az_name TEXT NOT NULL, az_id TEXT,  -- az_id NULL only when the account's AZ map is missing
   PRIMARY KEY (account_id, region, subnet_id)
 );
+CREATE INDEX subnet_vpc ON subnets (account_id, region, vpc_id);
+CREATE INDEX subnet_id ON subnets (subnet_id);
 
 CREATE TABLE security_groups (
   account_id TEXT NOT NULL, region TEXT NOT NULL,
@@ -54,6 +56,7 @@ CREATE TABLE security_group_rules (
   prefix_list_id TEXT, description TEXT
 );
 CREATE INDEX sgr_group ON security_group_rules (group_id);
+CREATE INDEX sgr_ref ON security_group_rules (referenced_group_id);
 
 CREATE TABLE load_balancers (
   account_id TEXT NOT NULL, region TEXT NOT NULL,
@@ -82,6 +85,7 @@ CREATE TABLE load_balancer_security_groups (
   lb_arn TEXT NOT NULL, group_id TEXT NOT NULL
 );
 CREATE INDEX lbsg_lb ON load_balancer_security_groups (lb_arn);
+CREATE INDEX lbsg_group ON load_balancer_security_groups (group_id);
 
 CREATE TABLE listeners (
   account_id TEXT NOT NULL, region TEXT NOT NULL,
@@ -182,10 +186,12 @@ CREATE TABLE vpc_endpoint_subnets (
   account_id TEXT NOT NULL, region TEXT NOT NULL,
   endpoint_id TEXT NOT NULL, subnet_id TEXT NOT NULL
 );
+CREATE INDEX vpces_ep ON vpc_endpoint_subnets (endpoint_id);
 CREATE TABLE vpc_endpoint_security_groups (
   account_id TEXT NOT NULL, region TEXT NOT NULL,
   endpoint_id TEXT NOT NULL, group_id TEXT NOT NULL
 );
+CREATE INDEX vpcesg_ep ON vpc_endpoint_security_groups (endpoint_id);
 
 -- What DescribeVpcEndpointServices told a consumer about a service it does not own.
 CREATE TABLE service_lookups (
@@ -194,13 +200,14 @@ CREATE TABLE service_lookups (
   found INTEGER NOT NULL,            -- 0: AWS says no such service
   service_id TEXT, owner TEXT, private_dns_name TEXT
 );
-CREATE INDEX sl_name ON service_lookups (service_name);
+CREATE INDEX sl_name ON service_lookups (service_name, account_id, region);
 
 -- Offered AZs of a looked-up service (consumer's names, resolved with the consumer's map).
 CREATE TABLE service_lookup_zones (
   account_id TEXT NOT NULL, region TEXT NOT NULL,
   service_name TEXT NOT NULL, az_name TEXT NOT NULL, az_id TEXT
 );
+CREATE INDEX slz_name ON service_lookup_zones (service_name, account_id, region);
 
 -- The coverage ledger. region is '*' for account-wide outcomes (AssumeRole, suspended).
 CREATE TABLE coverage (
@@ -213,66 +220,3 @@ CREATE INDEX cov_acct ON coverage (account_id, region);
 
 -- Scan metadata: collected_at is the reference time for ages.
 CREATE TABLE scan_meta (key TEXT PRIMARY KEY, value TEXT);
-
--- ===== Views: the PrivateLink relationships =====
-
--- The Availability Zone IDs of each account-region (regular AZs only).
-CREATE VIEW region_az_ids AS
-  SELECT account_id, region, az_id, az_name FROM availability_zones
-  WHERE zone_type = 'availability-zone';
-
--- Service -> the AZ IDs its load balancers serve (all of them together).
-CREATE VIEW service_lb_az_ids AS
-  SELECT DISTINCT s.account_id, s.region, s.service_id, z.az_id, z.az_name
-  FROM endpoint_services s
-  JOIN endpoint_service_load_balancers sl ON sl.service_id = s.service_id
-  JOIN load_balancer_zones z ON z.lb_arn = sl.lb_arn
-  WHERE z.az_id IS NOT NULL;
-
--- Endpoint -> its service, across accounts: the in-org provider when there is one, else the
--- consumer's own lookup. provider_account is NULL for services outside the organisation.
-CREATE VIEW endpoint_services_resolved AS
-  SELECT e.account_id, e.region, e.endpoint_id, e.service_name, e.service_region,
-         s.service_id, s.account_id AS provider_account, s.region AS provider_region,
-         CASE WHEN s.service_id IS NOT NULL THEN 'organization'
-              WHEN l.found = 1 THEN 'lookup'
-              WHEN l.found = 0 THEN 'not_found'
-              ELSE 'unknown' END AS resolution
-  FROM vpc_endpoints e
-  LEFT JOIN endpoint_services s ON s.service_name = e.service_name
-  LEFT JOIN service_lookups l ON l.service_name = e.service_name
-       AND l.account_id = e.account_id AND l.region = e.region;
-
--- Endpoint -> the AZ IDs its service offers (provider's zones for in-org services, the
--- consumer's lookup otherwise). Both sides resolved through their own account's AZ map.
-CREATE VIEW endpoint_service_az_ids AS
-  SELECT r.endpoint_id, z.az_id, z.az_name AS provider_az_name
-  FROM endpoint_services_resolved r
-  JOIN endpoint_service_zones z ON z.service_id = r.service_id
-  WHERE r.resolution = 'organization' AND z.az_id IS NOT NULL
-  UNION
-  SELECT r.endpoint_id, lz.az_id, lz.az_name
-  FROM endpoint_services_resolved r
-  JOIN service_lookup_zones lz ON lz.service_name = r.service_name
-       AND lz.account_id = r.account_id AND lz.region = r.region
-  WHERE r.resolution = 'lookup' AND lz.az_id IS NOT NULL;
-
--- NLB -> target group of type alb -> the ALB registered in it.
-CREATE VIEW nlb_alb_chain AS
-  SELECT nlb.account_id, nlb.region, nlb.lb_arn AS nlb_arn, nlb.name AS nlb_name,
-         tg.tg_arn, tg.name AS tg_name, tg.port AS tg_port, tg.health_check_port,
-         alb.lb_arn AS alb_arn, alb.name AS alb_name
-  FROM load_balancers nlb
-  JOIN target_group_load_balancers tl ON tl.lb_arn = nlb.lb_arn
-  JOIN target_groups tg ON tg.tg_arn = tl.tg_arn AND tg.target_type = 'alb'
-  JOIN targets t ON t.tg_arn = tg.tg_arn
-  JOIN load_balancers alb ON alb.lb_arn = t.target_id AND alb.lb_type = 'application'
-  WHERE nlb.lb_type = 'network';
-
--- Ingress rules flattened with the group's owner.
-CREATE VIEW ingress_rules AS
-  SELECT * FROM security_group_rules WHERE direction = 'ingress';
-
--- Gaps only.
-CREATE VIEW coverage_gaps AS
-  SELECT * FROM coverage WHERE status <> 'ok';
