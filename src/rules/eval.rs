@@ -266,16 +266,100 @@ pub struct Evaluation {
     pub errors: Vec<RuleError>,
 }
 
-/// Runs every rule of `rules` over `store`, findings in report order.
+/// Inventories smaller than this many account-regions are evaluated on one thread: copying
+/// the database would cost more than it saves.
+const PARALLEL_FROM_ACCOUNT_REGIONS: usize = 200;
+
+/// Runs every rule of `rules` over `store`, findings in report order. Large inventories are
+/// evaluated on several threads, each with its own copy of the database (rules are
+/// independent; results do not depend on the thread count).
 pub fn evaluate(rules: &super::RuleSet, store: &Store, inv: &Inventory) -> Evaluation {
-    let gaps = GapIndex::new(inv);
+    let threads = if inv.account_regions() >= PARALLEL_FROM_ACCOUNT_REGIONS {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(rules.len())
+            .min(4)
+    } else {
+        1
+    };
+    evaluate_with_threads(rules, store, inv, threads)
+}
+
+/// [`evaluate`] with an explicit thread count (1 = on the calling thread only).
+pub fn evaluate_with_threads(
+    rules: &super::RuleSet,
+    store: &Store,
+    inv: &Inventory,
+    threads: usize,
+) -> Evaluation {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let list = rules.rules();
+    let next = AtomicUsize::new(0);
+    let work = |store: &Store| {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(rule) = list.get(i) else { break };
+            done.push((i, run_rule(store, rule, store.gaps(), &inv.coverage)));
+        }
+        done
+    };
+    // Copies are made here, on this thread: a connection is used by one thread at a time.
+    let copies: Vec<Store> = (1..threads.max(1))
+        .filter_map(|_| store.duplicate().ok())
+        .collect();
+    let mut results = std::thread::scope(|s| {
+        let handles: Vec<_> = copies
+            .into_iter()
+            .map(|copy| s.spawn(move || work(&copy)))
+            .collect();
+        let mut all = work(store);
+        for h in handles {
+            // A worker that panicked lost its results: run its rules again here.
+            if let Ok(r) = h.join() {
+                all.extend(r);
+            }
+        }
+        all
+    });
+    // Any rule a lost worker had taken is run again on this thread.
+    for i in 0..list.len() {
+        if !results.iter().any(|(j, _)| *j == i) {
+            results.push((i, run_rule(store, &list[i], store.gaps(), &inv.coverage)));
+        }
+    }
+    results.sort_by_key(|(i, _)| *i);
     let mut ev = Evaluation::default();
-    for rule in rules.rules() {
-        match run_rule(store, rule, &gaps, &inv.coverage) {
+    for (_, r) in results {
+        match r {
             Ok(f) => ev.findings.extend(f),
             Err(e) => ev.errors.push(e),
         }
     }
     ev.findings.sort_by(Finding::report_order);
     ev
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::{Shape, generate};
+
+    #[test]
+    fn parallel_evaluation_equals_sequential() {
+        let inv = generate(Shape {
+            accounts: 30,
+            regions: 3,
+            ..Default::default()
+        });
+        let store = Store::load(&inv).unwrap();
+        let set = crate::rules::load_all(&[], true).unwrap();
+        let one = evaluate_with_threads(&set, &store, &inv, 1);
+        let three = evaluate_with_threads(&set, &store, &inv, 3);
+        assert!(one.errors.is_empty() && three.errors.is_empty());
+        assert!(one.findings.len() > 100);
+        assert_eq!(one.findings, three.findings);
+        assert!(one.findings.iter().any(|f| f.status == Status::Fail));
+    }
 }

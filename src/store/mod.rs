@@ -44,19 +44,56 @@ pub enum StoreError {
 pub struct Store {
     conn: Connection,
     collected_at: DateTime<Utc>,
+    gaps: Arc<GapIndex>,
+}
+
+fn open_memory() -> rusqlite::Result<Connection> {
+    let conn = Connection::open_in_memory()?;
+    // One cached statement per insert kind and per rule: the default of 16 would thrash.
+    conn.set_prepared_statement_cache_capacity(128);
+    // Temp b-trees (DISTINCT, ORDER BY, materialised CTEs) stay in memory, not temp files.
+    conn.execute_batch(
+        "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -262144; PRAGMA journal_mode = OFF;",
+    )?;
+    Ok(conn)
 }
 
 impl Store {
     /// Creates an in-memory database and loads `inv` into it.
     pub fn load(inv: &Inventory) -> Result<Store, StoreError> {
-        let conn = Connection::open_in_memory()?;
+        let conn = open_memory()?;
         conn.execute_batch(SCHEMA_SQL)?;
         let collected_at = inv.collected_at.unwrap_or_else(Utc::now);
-        register_functions(&conn, inv, collected_at)?;
+        let gaps = Arc::new(GapIndex::new(inv));
+        register_functions(&conn, gaps.clone(), collected_at)?;
         insert_inventory(&conn, inv, collected_at)?;
         conn.execute_batch(DERIVED_SQL)?;
         conn.execute_batch("ANALYZE")?;
-        Ok(Store { conn, collected_at })
+        Ok(Store {
+            conn,
+            collected_at,
+            gaps,
+        })
+    }
+
+    /// A second, independent copy of the database (for evaluating rules on another thread).
+    pub fn duplicate(&self) -> Result<Store, StoreError> {
+        let mut conn = open_memory()?;
+        {
+            let backup = rusqlite::backup::Backup::new(&self.conn, &mut conn)?;
+            backup.run_to_completion(i32::MAX, std::time::Duration::ZERO, None)?;
+        }
+        register_functions(&conn, self.gaps.clone(), self.collected_at)?;
+        Ok(Store {
+            conn,
+            collected_at: self.collected_at,
+            gaps: self.gaps.clone(),
+        })
+    }
+
+    /// The coverage gaps of the loaded inventory.
+    pub fn gaps(&self) -> &GapIndex {
+        &self.gaps
     }
 
     pub fn conn(&self) -> &Connection {
@@ -91,7 +128,7 @@ pub fn cidr_contains(outer: &str, inner: &str) -> Option<bool> {
 
 fn register_functions(
     conn: &Connection,
-    inv: &Inventory,
+    gaps: Arc<GapIndex>,
     collected_at: DateTime<Utc>,
 ) -> rusqlite::Result<()> {
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
@@ -138,7 +175,6 @@ fn register_functions(
         let arn: Option<String> = ctx.get(0)?;
         Ok(arn.and_then(|a| arn_account(&a)))
     })?;
-    let gaps = Arc::new(GapIndex::new(inv));
     conn.create_scalar_function("covered", 3, flags, move |ctx| {
         let account: Option<String> = ctx.get(0)?;
         let region: Option<String> = ctx.get(1)?;
