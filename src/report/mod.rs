@@ -159,18 +159,18 @@ pub fn summary_line(r: &ScanReport) -> String {
         line.push_str(&format!(" ({})", sev.join(", ")));
     }
     line.push_str(&format!(
-        ", {} unknown, {} passing · {} rules · {} accounts · {} regions · ",
+        ", {} unknown, {} passing · {} accounts, {} regions, {} rules · ",
         s.counts.get(&Status::Unknown).copied().unwrap_or(0),
         s.counts.get(&Status::Pass).copied().unwrap_or(0),
-        s.rules,
         s.accounts,
         s.regions,
+        s.rules,
     ));
     if s.coverage_gaps == 0 {
         line.push_str("coverage complete");
     } else {
         line.push_str(&format!(
-            "{} coverage gap{} (scan incomplete)",
+            "incomplete: {} coverage gap{}",
             s.coverage_gaps,
             if s.coverage_gaps == 1 { "" } else { "s" }
         ));

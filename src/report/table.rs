@@ -3,7 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 
-use comfy_table::{ContentArrangement, Table, presets};
+use comfy_table::{ColumnConstraint, ContentArrangement, Table, Width, presets};
 
 use super::{PrintOptions, Printer, ScanReport, summary_line};
 use crate::findings::Status;
@@ -40,35 +40,46 @@ fn terminal_width() -> Option<(u16, u16)> {
 
 impl Printer for TablePrinter {
     fn print(&self, report: &ScanReport, out: &mut dyn Write) -> anyhow::Result<()> {
+        // "Not evaluated here" findings (resource `*`) are summarised with the coverage gaps
+        // below instead of one row per rule; machine formats carry each of them.
         let shown: Vec<_> = report
             .findings
             .iter()
             .filter(|f| self.opts.show_pass || f.status != Status::Pass)
+            .filter(|f| f.resource_id != "*")
             .collect();
         if shown.is_empty() {
-            writeln!(out, "No failing or unknown findings.")?;
+            writeln!(out, "No failing or unknown findings on any resource.")?;
         } else {
             let mut t = Table::new();
             t.load_style(presets::UTF8_HORIZONTAL_ONLY)
                 .set_content_arrangement(ContentArrangement::Dynamic)
                 .set_width(width(&self.opts))
-                .set_header([
-                    "SEVERITY", "STATUS", "RULE", "ACCOUNT", "REGION", "RESOURCE", "REASON",
-                ]);
+                .set_header(["STATUS", "RULE", "ACCOUNT/REGION", "RESOURCE", "REASON"]);
             for f in shown {
                 t.add_row([
-                    f.severity.as_str(),
-                    f.status.as_str(),
-                    f.rule_id.as_str(),
-                    f.account_id.as_str(),
-                    f.region.as_str(),
-                    short_resource(&f.resource_id),
-                    f.reason.as_str(),
+                    format!("{}\n{}", f.status, f.severity),
+                    f.rule_id.clone(),
+                    format!("{}\n{}", f.account_id, f.region),
+                    short_resource(&f.resource_id).to_string(),
+                    f.reason.clone(),
                 ]);
+            }
+            if let Some(c) = t.column_mut(3) {
+                c.set_constraint(ColumnConstraint::UpperBoundary(Width::Fixed(24)));
             }
             writeln!(out, "{t}")?;
         }
         writeln!(out, "{}", summary_line(report))?;
+        let skipped: Vec<&str> = report
+            .coverage
+            .iter()
+            .filter(|c| c.status == crate::inventory::CoverageStatus::Suspended)
+            .map(|c| c.account_id.as_str())
+            .collect();
+        if !skipped.is_empty() {
+            writeln!(out, "Skipped (suspended): {}", skipped.join(", "))?;
+        }
         let gaps: Vec<_> = report.gaps().collect();
         if !gaps.is_empty() {
             writeln!(
@@ -79,14 +90,28 @@ impl Printer for TablePrinter {
             t.load_style(presets::UTF8_HORIZONTAL_ONLY)
                 .set_content_arrangement(ContentArrangement::Dynamic)
                 .set_width(width(&self.opts))
-                .set_header(["ACCOUNT", "REGION", "API", "STATUS", "ERROR"]);
+                .set_header([
+                    "ACCOUNT/REGION",
+                    "API",
+                    "STATUS",
+                    "RULES NOT EVALUATED",
+                    "ERROR",
+                ]);
             for g in gaps {
+                let region = g.region.as_deref().unwrap_or("*");
+                let not_evaluated = report
+                    .findings
+                    .iter()
+                    .filter(|f| {
+                        f.resource_id == "*" && f.account_id == g.account_id && f.region == region
+                    })
+                    .count();
                 t.add_row([
-                    g.account_id.as_str(),
-                    g.region.as_deref().unwrap_or("*"),
-                    g.api.as_str(),
-                    g.status.as_str(),
-                    g.error.as_deref().unwrap_or(""),
+                    format!("{}\n{region}", g.account_id),
+                    g.api.clone(),
+                    g.status.as_str().to_string(),
+                    not_evaluated.to_string(),
+                    g.error.clone().unwrap_or_default(),
                 ]);
             }
             writeln!(out, "{t}")?;
