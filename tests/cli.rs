@@ -1,0 +1,496 @@
+//! The command line as users run it: exit codes, output formats, error messages.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn demo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-org.json")
+}
+
+fn plaudit() -> Command {
+    Command::cargo_bin("plaudit").unwrap()
+}
+
+fn demo_json() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(demo()).unwrap()).unwrap()
+}
+
+/// The demo inventory with its coverage gaps removed (a complete scan).
+fn complete_demo(dir: &Path) -> PathBuf {
+    let mut inv = demo_json();
+    inv["coverage"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|c| c["status"] == "ok" || c["status"] == "suspended");
+    let p = dir.join("complete.json");
+    std::fs::write(&p, serde_json::to_string(&inv).unwrap()).unwrap();
+    p
+}
+
+fn stdout_of(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn demo_scan_is_incomplete_exit_3_and_exit_zero_overrides() {
+    let (code, out, _) = stdout_of(plaudit().args(["scan", "--inventory"]).arg(demo()));
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("incomplete: 2 coverage gaps"), "{out}");
+    let (code, _, _) = stdout_of(
+        plaudit()
+            .args(["scan", "--exit-zero", "--inventory"])
+            .arg(demo()),
+    );
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn exit_codes_follow_fail_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = complete_demo(dir.path());
+    let code = |extra: &[&str]| {
+        stdout_of(
+            plaudit()
+                .args(["scan", "--inventory"])
+                .arg(&inv)
+                .args(extra),
+        )
+        .0
+    };
+    assert_eq!(code(&[]), 1, "failing findings at the default threshold");
+    assert_eq!(
+        code(&["--fail-on", "high"]),
+        1,
+        "the demo has high findings"
+    );
+    assert_eq!(
+        code(&["--fail-on", "critical"]),
+        0,
+        "the demo has no critical finding"
+    );
+    assert_eq!(code(&["--fail-on", "none"]), 0);
+    assert_eq!(code(&["--fail-on", "sometimes"]), 2, "bad invocation");
+}
+
+#[test]
+fn fail_on_comes_from_the_config_and_the_flag_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = complete_demo(dir.path());
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(&cfg, "fail_on: critical\n").unwrap();
+    let run = |extra: &[&str]| {
+        stdout_of(
+            plaudit()
+                .args(["scan", "--inventory"])
+                .arg(&inv)
+                .arg("--config")
+                .arg(&cfg)
+                .args(extra),
+        )
+        .0
+    };
+    assert_eq!(run(&[]), 0);
+    assert_eq!(run(&["--fail-on", "low"]), 1);
+}
+
+#[test]
+fn config_overrides_change_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        "rules:\n  orphaned-connection:\n    params: { max_pending_days: 90 }\n  alb-sg-blocks-nlb:\n    enabled: false\n",
+    )
+    .unwrap();
+    let (_, out, _) = stdout_of(
+        plaudit()
+            .args(["scan", "--format", "json", "--inventory"])
+            .arg(demo())
+            .arg("--config")
+            .arg(&cfg),
+    );
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let findings = v["findings"].as_array().unwrap();
+    assert!(!findings.iter().any(|f| f["rule_id"] == "alb-sg-blocks-nlb"));
+    let pending = findings
+        .iter()
+        .find(|f| {
+            f["resource_id"] == "vpce-0ana0led000000001" && f["rule_id"] == "orphaned-connection"
+        })
+        .unwrap();
+    assert_eq!(pending["status"], "pass", "48 days is within 90");
+}
+
+#[test]
+fn json_output_has_the_documented_shape() {
+    let (_, out, _) = stdout_of(
+        plaudit()
+            .args(["scan", "--format", "json", "--inventory"])
+            .arg(demo()),
+    );
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    let scan = &v["scan"];
+    for k in [
+        "tool_version",
+        "collected_at",
+        "rules",
+        "accounts",
+        "regions",
+        "complete",
+        "counts",
+        "failing_by_severity",
+        "coverage_gaps",
+        "rule_set_hash",
+    ] {
+        assert!(scan.get(k).is_some(), "scan.{k} missing");
+    }
+    assert_eq!(scan["complete"], false);
+    assert_eq!(scan["coverage_gaps"], 2);
+    let findings = v["findings"].as_array().unwrap();
+    assert!(!findings.is_empty());
+    for f in findings {
+        for k in [
+            "rule_id",
+            "title",
+            "severity",
+            "status",
+            "account_id",
+            "region",
+            "resource_id",
+            "resource_arn",
+            "reason",
+        ] {
+            assert!(f[k].is_string(), "finding.{k} is not a string: {f}");
+        }
+        assert!(f["path"].is_null() || f["path"].is_string());
+        assert!(["pass", "fail", "unknown"].contains(&f["status"].as_str().unwrap()));
+        assert!(
+            ["critical", "high", "medium", "low", "info"]
+                .contains(&f["severity"].as_str().unwrap())
+        );
+    }
+    // Counts agree with the findings.
+    let fails = findings.iter().filter(|f| f["status"] == "fail").count();
+    assert_eq!(scan["counts"]["fail"], fails);
+    // Every core rule both passes and fails somewhere in the demo.
+    for rule in [
+        "private-dns-unverified",
+        "service-az-coverage",
+        "endpoint-az-coverage",
+        "alb-sg-blocks-nlb",
+        "orphaned-connection",
+    ] {
+        for status in ["pass", "fail"] {
+            assert!(
+                findings
+                    .iter()
+                    .any(|f| f["rule_id"] == rule && f["status"] == status),
+                "demo has no {status} for {rule}"
+            );
+        }
+    }
+    let cov = v["coverage"].as_array().unwrap();
+    assert!(cov.iter().any(|c| c["status"] == "assume_role_failed"));
+    assert!(cov.iter().any(|c| c["status"] == "suspended"));
+}
+
+#[test]
+fn csv_output_parses_with_fixed_columns_and_neutralised_formulas() {
+    // An endpoint id that a spreadsheet would run, and a reason full of commas and quotes.
+    let mut inv = demo_json();
+    let web = inv["accounts"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|a| a["id"] == "444444444444")
+        .unwrap();
+    let eps = web["regions"][0]["vpc_endpoints"].as_array_mut().unwrap();
+    eps.push(serde_json::json!({
+        "id": "=HYPERLINK(\"http://evil\",\"x\")",
+        "vpc_id": "vpc-0web00000000001",
+        "service_name": "com.amazonaws.vpce.eu-west-1.vpce-svc-\"quoted\",comma",
+        "state": "rejected"
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("inv.json");
+    std::fs::write(&p, serde_json::to_string(&inv).unwrap()).unwrap();
+    let (_, out, _) = stdout_of(
+        plaudit()
+            .args(["scan", "--format", "csv", "--inventory"])
+            .arg(&p),
+    );
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(out.as_bytes());
+    let headers = rdr.headers().unwrap().clone();
+    assert_eq!(
+        headers.iter().collect::<Vec<_>>(),
+        plaudit::report::CSV_COLUMNS.to_vec()
+    );
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    assert!(rows.len() > 20);
+    assert!(rows.iter().all(|r| r.len() == headers.len()));
+    let evil = rows
+        .iter()
+        .find(|r| r[7].contains("HYPERLINK"))
+        .expect("the crafted finding");
+    assert!(
+        evil[7].starts_with("'="),
+        "formula not neutralised: {}",
+        &evil[7]
+    );
+    assert!(
+        evil[9].contains("\"quoted\",comma"),
+        "quoting lost: {}",
+        &evil[9]
+    );
+    assert!(
+        !rows
+            .iter()
+            .any(|r| r.iter().any(|c| c.starts_with(['=', '+', '@'])))
+    );
+}
+
+#[test]
+fn output_file_is_written_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("findings.json");
+    let (code, stdout, stderr) = stdout_of(
+        plaudit()
+            .args(["scan", "--format", "json", "--inventory"])
+            .arg(demo())
+            .arg("--output")
+            .arg(&out),
+    );
+    assert_eq!(code, 3);
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("failing"),
+        "summary goes to stderr: {stderr}"
+    );
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn bad_inputs_exit_2_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        "{\"schema_version\": 1,\n \"accounts\": [\n  {\"id\": 5}]}",
+    )
+    .unwrap();
+    let (code, _, err) = stdout_of(plaudit().args(["scan", "--inventory"]).arg(&bad));
+    assert_eq!(code, 2);
+    assert!(err.contains("bad.json") && err.contains("line 3"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+
+    let (code, _, err) =
+        stdout_of(plaudit().args(["scan", "--inventory", "/nonexistent/inv.json"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("/nonexistent/inv.json"), "{err}");
+
+    let old = dir.path().join("old.json");
+    std::fs::write(&old, "{\"schema_version\": 0}").unwrap();
+    let (code, _, err) = stdout_of(plaudit().args(["scan", "--inventory"]).arg(&old));
+    assert_eq!(code, 2);
+    assert!(err.contains("schema_version 0"), "{err}");
+
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(&cfg, "fail_on: high\nrulez: {}\n").unwrap();
+    let (code, _, err) = stdout_of(
+        plaudit()
+            .args(["scan", "--inventory"])
+            .arg(demo())
+            .arg("--config")
+            .arg(&cfg),
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("c.yaml") && err.contains("rulez"), "{err}");
+
+    let (code, _, err) = stdout_of(plaudit().args(["scan"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("--inventory"), "{err}");
+}
+
+#[test]
+fn a_broken_rule_directory_is_refused_before_scanning() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("my-rule.yaml"),
+        "id: my-rule\ntitle: t\nseverity: low\nresource: vpc\ndescription: {what: a, why: b, fix: c}\nquery: SELECT * FROM nowhere\n",
+    )
+    .unwrap();
+    let (code, out, err) = stdout_of(
+        plaudit()
+            .args(["scan", "--inventory"])
+            .arg(demo())
+            .arg("--rules")
+            .arg(dir.path()),
+    );
+    assert_eq!(code, 2);
+    assert!(out.is_empty(), "nothing printed before validation: {out}");
+    assert!(
+        err.contains("my-rule.yaml") && err.contains("nowhere"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_user_rule_directory_adds_rules_and_its_tests_run() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("tests")).unwrap();
+    std::fs::write(
+        dir.path().join("vpc-dns-hostnames-off.yaml"),
+        r#"id: vpc-dns-hostnames-off
+title: VPC has DNS hostnames off
+severity: low
+resource: vpc
+description: {what: a, why: b, fix: c}
+query: |
+  SELECT account_id, region, vpc_id AS resource_id, '' AS resource_arn,
+    CASE WHEN enable_dns_hostnames THEN 'pass' ELSE 'fail' END AS status,
+    'enableDnsHostnames=' || enable_dns_hostnames AS reason
+  FROM vpcs
+"#,
+    )
+    .unwrap();
+    let case = |expect: &str| {
+        format!(
+            r#"rule: vpc-dns-hostnames-off
+cases:
+  - name: hostnames
+    inventory:
+      accounts:
+        - id: "111111111111"
+          regions:
+            - name: eu-west-1
+              vpcs:
+                - {{ id: vpc-on, enable_dns_hostnames: true }}
+                - {{ id: vpc-off, enable_dns_hostnames: false }}
+    expect:
+      - {{ resource: vpc-on, status: pass }}
+      - {{ resource: vpc-off, status: {expect} }}
+"#
+        )
+    };
+    std::fs::write(
+        dir.path().join("tests/vpc-dns-hostnames-off.yaml"),
+        case("fail"),
+    )
+    .unwrap();
+    let (code, out, err) = stdout_of(plaudit().args(["rules", "test"]).arg(dir.path()));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("2 passed, 0 failed"), "{out}");
+
+    // A wrong expectation fails the run and says which kind of mistake it is.
+    std::fs::write(
+        dir.path().join("tests/vpc-dns-hostnames-off.yaml"),
+        case("pass").replace(
+            "      - { resource: vpc-on, status: pass }\n",
+            "      - { resource: vpc-on, status: fail }\n",
+        ),
+    )
+    .unwrap();
+    let (code, out, _) = stdout_of(plaudit().args(["rules", "test"]).arg(dir.path()));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("false negative"), "{out}");
+    assert!(
+        out.contains("unexpected failure") || out.contains("false positive"),
+        "{out}"
+    );
+
+    let (code, out, _) = stdout_of(
+        plaudit()
+            .args(["scan", "--format", "json", "--inventory"])
+            .arg(demo())
+            .arg("--rules")
+            .arg(dir.path()),
+    );
+    assert_eq!(code, 3);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule_id"] == "vpc-dns-hostnames-off"
+                && f["resource_id"] == "vpc-0web00000000002"
+                && f["status"] == "fail")
+    );
+}
+
+#[test]
+fn builtin_rule_tests_pass_from_the_cli() {
+    let (code, out, _) = stdout_of(plaudit().args(["rules", "test"]));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.trim_end().ends_with("0 failed"), "{out}");
+}
+
+#[test]
+fn query_runs_sql_over_the_inventory() {
+    let (code, out, _) = stdout_of(plaudit().args([
+        "query",
+        "--format",
+        "csv",
+        "--inventory",
+        demo().to_str().unwrap(),
+        "SELECT account_id, az_name, az_id FROM subnets WHERE vpc_id = 'vpc-0web00000000001' ORDER BY az_id",
+    ]));
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "account_id,az_name,az_id");
+    assert_eq!(lines[1], "444444444444,eu-west-1a,euw1-az2");
+    assert_eq!(lines[2], "444444444444,eu-west-1b,euw1-az3");
+
+    let (code, _, err) = stdout_of(plaudit().args([
+        "query",
+        "--inventory",
+        demo().to_str().unwrap(),
+        "SELECT * FROM no_such_table",
+    ]));
+    assert_eq!(code, 2);
+    assert!(err.contains("no_such_table"), "{err}");
+}
+
+#[test]
+fn broken_pipe_exits_quietly() {
+    use std::io::Read;
+    use std::process::{Command as Std, Stdio};
+    let mut child = Std::new(assert_cmd::cargo::cargo_bin("plaudit"))
+        .args(["scan", "--format", "csv", "--exit-zero", "--inventory"])
+        .arg(demo())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(status.code() == Some(0), "{status:?} {err}");
+}

@@ -1,0 +1,96 @@
+//! Snapshot tests (insta) for rendered output and for the contracts users depend on:
+//! the rule ids, each rule's documentation, and `--help` of every command.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+fn run(args: &[&str]) -> String {
+    let out = Command::cargo_bin("plaudit")
+        .unwrap()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn demo_table() {
+    insta::assert_snapshot!(run(&["scan", "--inventory", "examples/demo-org.json"]));
+}
+
+#[test]
+fn demo_csv() {
+    insta::assert_snapshot!(run(&[
+        "scan",
+        "--format",
+        "csv",
+        "--inventory",
+        "examples/demo-org.json"
+    ]));
+}
+
+#[test]
+fn rule_catalogue() {
+    // Rule ids are a contract: renaming one shows up here in review.
+    insta::assert_snapshot!(run(&["rules", "list", "--format", "csv"]));
+}
+
+#[test]
+fn rule_docs() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let mut ids: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    ids.sort();
+    for id in ids {
+        insta::assert_snapshot!(format!("explain-{id}"), run(&["rules", "explain", &id]));
+    }
+}
+
+#[test]
+fn help_texts() {
+    for (name, args) in [
+        ("help", vec!["--help"]),
+        ("help-scan", vec!["scan", "--help"]),
+        ("help-rules", vec!["rules", "--help"]),
+        ("help-query", vec!["query", "--help"]),
+    ] {
+        insta::assert_snapshot!(name, run(&args));
+    }
+}
+
+/// docs/rules.md is generated from the rule files; this fails when it is stale.
+/// Regenerate with `UPDATE_DOCS=1 cargo test --test snapshots`.
+#[test]
+fn rules_doc_is_current() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let set = plaudit::rules::load_all(&[], true).unwrap();
+    let mut doc = String::from(
+        "# Rule catalogue\n\n<!-- Generated from rules/*.yaml by `UPDATE_DOCS=1 cargo test --test snapshots`; do not edit. -->\n\n",
+    );
+    doc.push_str("| id | severity | resource | title |\n|---|---|---|---|\n");
+    for r in set.rules() {
+        doc.push_str(&format!(
+            "| [`{}`](#{}) | {} | {} | {} |\n",
+            r.id, r.id, r.severity, r.resource, r.title
+        ));
+    }
+    for r in set.rules() {
+        doc.push('\n');
+        doc.push_str(&plaudit::commands::explain_text(r));
+    }
+    let path = root.join("docs/rules.md");
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &doc).unwrap();
+    }
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        current == doc,
+        "docs/rules.md is stale: run `UPDATE_DOCS=1 cargo test --test snapshots`"
+    );
+}
