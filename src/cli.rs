@@ -31,6 +31,7 @@ pub enum Command {
     #[command(after_help = concat!(
         "Examples:\n",
         "  plaudit scan --inventory examples/demo-org.json\n",
+        "  plaudit scan --regions eu-west-1,us-east-1 --save-inventory inv.json\n",
         "  plaudit scan --inventory inv.json --format csv --output findings.csv\n",
         "  plaudit scan --inventory inv.json --fail-on high --rules ./my-rules\n\n",
         "Exit codes:\n",
@@ -84,6 +85,21 @@ pub struct ScanArgs {
     /// Evaluate a saved inventory (JSON) instead of crawling AWS
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<PathBuf>,
+    /// Save the crawled inventory to FILE (re-evaluate it later with --inventory)
+    #[arg(long, value_name = "FILE", conflicts_with = "inventory")]
+    pub save_inventory: Option<PathBuf>,
+    /// Regions to crawl, comma-separated [default: the regions enabled in each account]
+    #[arg(long, value_delimiter = ',', value_name = "REGIONS")]
+    pub regions: Vec<String>,
+    /// Role to assume in each member account [default: OrganizationAccountAccessRole]
+    #[arg(long, value_name = "NAME")]
+    pub role_name: Option<String>,
+    /// Scan only these account ids, comma-separated (adds to the config's selection)
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    pub accounts: Vec<String>,
+    /// No progress line on stderr
+    #[arg(long, short)]
+    pub quiet: bool,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,

@@ -74,13 +74,36 @@ fn load_rules(sources: &RuleSources) -> Result<(Config, RuleSet)> {
 
 fn scan(args: ScanArgs) -> Result<u8> {
     let (cfg, set) = load_rules(&args.sources)?;
-    let Some(inv_path) = args.inventory.as_deref() else {
-        bail!(
-            "live scans need the crawler, which this build does not have yet; \
-             evaluate a saved inventory with `--inventory FILE` (try examples/demo-org.json)"
-        );
+    let inv = match args.inventory.as_deref() {
+        Some(p) => inventory::load_file(p)?,
+        None => {
+            let mut config = cfg.clone();
+            if !args.regions.is_empty() {
+                config.regions = args.regions.clone();
+            }
+            if let Some(r) = &args.role_name {
+                config.role.name = r.clone();
+                config.role.arn_template = None;
+            }
+            config
+                .accounts
+                .include
+                .extend(args.accounts.iter().cloned());
+            let inv = crate::crawl::crawl_blocking(&crate::crawl::CrawlOptions {
+                config,
+                progress: !args.quiet,
+            })?;
+            if let Some(p) = &args.save_inventory {
+                emit(Some(p), |w| {
+                    serde_json::to_writer_pretty(&mut *w, &inv)?;
+                    writeln!(w)?;
+                    Ok(())
+                })
+                .with_context(|| format!("saving the inventory to `{}`", p.display()))?;
+            }
+            inv
+        }
     };
-    let inv = inventory::load_file(inv_path)?;
     let store = Store::load(&inv).context("loading the inventory into SQLite")?;
     let ev = rules::eval::evaluate(&set, &store, &inv);
     let report = ScanReport::new(&inv, ev.findings, &set);

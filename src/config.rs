@@ -27,6 +27,158 @@ pub struct Config {
     /// Default for `--fail-on`.
     #[serde(default)]
     pub fail_on: Option<FailOn>,
+    /// Which accounts a live scan covers.
+    #[serde(default)]
+    pub accounts: AccountSelection,
+    /// How plaudit gets into each account.
+    #[serde(default)]
+    pub role: RoleConfig,
+    /// Regions to scan; empty: the regions enabled in each account.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Crawl etiquette: concurrency caps and retries.
+    #[serde(default)]
+    pub crawl: CrawlConfig,
+}
+
+/// Account selection for live scans. Includes narrow the set (an account must match every
+/// include kind given); excludes then remove from it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSelection {
+    /// Account ids to scan (others are left out).
+    #[serde(default)]
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// OU ids (`ou-…`) or paths (`/Workloads/Prod`), recursive.
+    #[serde(default)]
+    pub include_ous: Vec<String>,
+    #[serde(default)]
+    pub exclude_ous: Vec<String>,
+    /// Account tags that must all match (`key: value`, or `key: "*"` for any value).
+    #[serde(default)]
+    pub include_tags: BTreeMap<String, String>,
+    /// Accounts with any of these tags are left out.
+    #[serde(default)]
+    pub exclude_tags: BTreeMap<String, String>,
+    /// Without Organizations access: the accounts to scan, listed here.
+    #[serde(default)]
+    pub list: Vec<ListedAccount>,
+    /// Read account tags from Organizations (one call per account; on automatically when a
+    /// tag selector is used).
+    #[serde(default)]
+    pub fetch_tags: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListedAccount {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleConfig {
+    /// Role name in every member account.
+    #[serde(default = "default_role")]
+    pub name: String,
+    /// Full ARN template instead of a name; `{account_id}` is replaced.
+    #[serde(default)]
+    pub arn_template: Option<String>,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default = "default_session")]
+    pub session_name: String,
+    /// Session duration; credentials are refreshed before they expire.
+    #[serde(default = "default_duration")]
+    pub duration_seconds: u32,
+}
+
+impl Default for RoleConfig {
+    fn default() -> Self {
+        RoleConfig {
+            name: default_role(),
+            arn_template: None,
+            external_id: None,
+            session_name: default_session(),
+            duration_seconds: default_duration(),
+        }
+    }
+}
+
+fn default_role() -> String {
+    "OrganizationAccountAccessRole".to_string()
+}
+fn default_session() -> String {
+    "plaudit".to_string()
+}
+fn default_duration() -> u32 {
+    3600
+}
+
+impl RoleConfig {
+    /// The role ARN for an account.
+    pub fn arn_for(&self, account_id: &str) -> String {
+        match &self.arn_template {
+            Some(t) => t.replace("{account_id}", account_id),
+            None => format!("arn:aws:iam::{account_id}:role/{}", self.name),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrawlConfig {
+    /// Accounts crawled at once.
+    #[serde(default = "d_accounts")]
+    pub accounts: usize,
+    /// Requests in flight across the whole scan.
+    #[serde(default = "d_requests")]
+    pub requests: usize,
+    /// Requests in flight per account.
+    #[serde(default = "d_per_account")]
+    pub requests_per_account: usize,
+    /// Attempts per call (throttling and 5xx are retried with backoff and jitter).
+    #[serde(default = "d_attempts")]
+    pub max_attempts: u32,
+    /// Seconds before one call attempt gives up.
+    #[serde(default = "d_call_timeout")]
+    pub call_timeout_seconds: u64,
+    /// MaxResults for paginated calls (AWS's maximum is used when absent).
+    #[serde(default)]
+    pub page_size: Option<i32>,
+}
+
+impl Default for CrawlConfig {
+    fn default() -> Self {
+        CrawlConfig {
+            accounts: d_accounts(),
+            requests: d_requests(),
+            requests_per_account: d_per_account(),
+            max_attempts: d_attempts(),
+            call_timeout_seconds: d_call_timeout(),
+            page_size: None,
+        }
+    }
+}
+
+fn d_accounts() -> usize {
+    32
+}
+fn d_requests() -> usize {
+    128
+}
+fn d_per_account() -> usize {
+    16
+}
+fn d_attempts() -> u32 {
+    6
+}
+fn d_call_timeout() -> u64 {
+    30
 }
 
 /// The threshold for exit code 1: a severity, or `none` to never fail on findings.

@@ -450,9 +450,12 @@ pub struct ServiceLookup {
     /// AZ names, as the *consumer's* account sees them.
     #[serde(default)]
     pub availability_zones: Vec<String>,
+    /// AZ IDs, when AWS reports them (newer API versions do).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub availability_zone_ids: Vec<String>,
     #[serde(default)]
     pub private_dns_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub supported_regions: Vec<String>,
 }
 

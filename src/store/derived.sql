@@ -27,7 +27,9 @@ CREATE TABLE endpoint_services_resolved AS
               ELSE 'unknown' END AS resolution
   FROM vpc_endpoints e
   LEFT JOIN endpoint_services s ON s.service_name = e.service_name
-  LEFT JOIN service_lookups l ON l.service_name = e.service_name
+  LEFT JOIN (SELECT account_id, region, service_name, max(found) AS found
+             FROM service_lookups GROUP BY account_id, region, service_name) l
+       ON l.service_name = e.service_name
        AND l.account_id = e.account_id AND l.region = e.region;
 CREATE INDEX esr_ep ON endpoint_services_resolved (endpoint_id);
 

@@ -549,6 +549,28 @@ fn insert_region(tx: &Connection, account: &str, r: &Region) -> rusqlite::Result
             tx.prepare_cached("INSERT INTO service_lookup_zones VALUES (?1,?2,?3,?4,?5)")?
                 .execute(params![account, region, l.service_name, z, az_id(z)])?;
         }
+        // IDs reported directly need no map; their names come from the consumer's map.
+        for id in &l.availability_zone_ids {
+            let name = r
+                .availability_zones
+                .iter()
+                .find(|z| &z.id == id)
+                .map(|z| z.name.clone());
+            let already = l
+                .availability_zones
+                .iter()
+                .any(|n| az_id(n).as_deref() == Some(id.as_str()));
+            if !already {
+                tx.prepare_cached("INSERT INTO service_lookup_zones VALUES (?1,?2,?3,?4,?5)")?
+                    .execute(params![
+                        account,
+                        region,
+                        l.service_name,
+                        name.unwrap_or_else(|| id.clone()),
+                        id
+                    ])?;
+            }
+        }
     }
     Ok(())
 }

@@ -1,0 +1,307 @@
+//! Etiquette for every AWS call: a global cap and a per-account cap on requests in flight, a
+//! rate limiter per (account, region, API family) set below AWS's published buckets, and the
+//! coverage ledger entry for each (account, region, API). Collectors call AWS only through
+//! [`Gate::call`].
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::Semaphore;
+
+use crate::inventory::{CoverageEntry, CoverageStatus};
+
+/// AWS's published token buckets, and ours, a little below them so that an audit never
+/// starves the accounts' own automation, which spends the same buckets.
+#[derive(Debug, Clone, Copy)]
+pub struct Bucket {
+    pub burst: u32,
+    pub per_second: u32,
+}
+
+/// EC2 Describe*: AWS gives 100 burst, 20/s per account, region and action.
+pub const EC2_BUCKET: Bucket = Bucket {
+    burst: 50,
+    per_second: 16,
+};
+/// ELBv2 Describe*: AWS gives 40 burst, 10/s per account and region.
+pub const ELB_BUCKET: Bucket = Bucket {
+    burst: 20,
+    per_second: 8,
+};
+/// Organizations: about 8/s for the organisation.
+pub const ORG_BUCKET: Bucket = Bucket {
+    burst: 4,
+    per_second: 4,
+};
+/// STS (AssumeRole, GetCallerIdentity): generous regional limits; stay modest.
+pub const STS_BUCKET: Bucket = Bucket {
+    burst: 20,
+    per_second: 10,
+};
+
+fn limiter(b: Bucket) -> DefaultDirectRateLimiter {
+    let q = Quota::per_second(NonZeroU32::new(b.per_second.max(1)).unwrap())
+        .allow_burst(NonZeroU32::new(b.burst.max(1)).unwrap());
+    RateLimiter::direct(q)
+}
+
+/// The API family an operation's rate limit belongs to: EC2 limits per action, ELBv2 per
+/// service, Organizations and STS per service.
+fn family(api: &str) -> (String, Bucket) {
+    match api.split_once(':') {
+        Some(("ec2", _)) => (api.to_string(), EC2_BUCKET),
+        Some(("elasticloadbalancing", _)) => ("elasticloadbalancing".into(), ELB_BUCKET),
+        Some(("organizations", _)) => ("organizations".into(), ORG_BUCKET),
+        _ => ("sts".into(), STS_BUCKET),
+    }
+}
+
+/// Counters for progress and the end-of-scan summary.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub requests: AtomicU64,
+    pub failures: AtomicU64,
+    pub accounts_done: AtomicU64,
+}
+
+/// Shared by every task of a crawl.
+pub struct Gate {
+    global: Semaphore,
+    per_account: usize,
+    accounts: Mutex<BTreeMap<String, Arc<Semaphore>>>,
+    limiters: Mutex<BTreeMap<(String, String, String), Arc<DefaultDirectRateLimiter>>>,
+    ledger: Mutex<BTreeMap<(String, String, String), CoverageEntry>>,
+    pub counters: Counters,
+}
+
+impl Gate {
+    pub fn new(requests: usize, per_account: usize) -> Gate {
+        Gate {
+            global: Semaphore::new(requests.max(1)),
+            per_account: per_account.max(1),
+            accounts: Mutex::default(),
+            limiters: Mutex::default(),
+            ledger: Mutex::default(),
+            counters: Counters::default(),
+        }
+    }
+
+    fn account_sem(&self, account: &str) -> Arc<Semaphore> {
+        let mut m = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(account.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_account)))
+            .clone()
+    }
+
+    fn rate(&self, account: &str, region: &str, api: &str) -> Arc<DefaultDirectRateLimiter> {
+        let (fam, bucket) = family(api);
+        // Organizations limits are per organisation, not per account.
+        let key = if fam == "organizations" {
+            (String::new(), String::new(), fam)
+        } else {
+            (account.to_string(), region.to_string(), fam)
+        };
+        let mut m = self.limiters.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(key)
+            .or_insert_with(|| Arc::new(limiter(bucket)))
+            .clone()
+    }
+
+    /// Runs one AWS request under the caps and the rate limiter. The SDK retries throttling
+    /// and 5xx with backoff and jitter inside `f`; what still fails is returned.
+    pub async fn call<T, E, R, F, Fut>(
+        &self,
+        account: &str,
+        region: &str,
+        api: &str,
+        f: F,
+    ) -> Result<T, SdkError<E, R>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, R>>>,
+    {
+        let acct = self.account_sem(account);
+        let _a = acct.acquire().await.expect("semaphore never closed");
+        let _g = self.global.acquire().await.expect("semaphore never closed");
+        self.rate(account, region, api).until_ready().await;
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let r = f().await;
+        if r.is_err() {
+            self.counters.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        r
+    }
+
+    /// Records the outcome of an API in an account-region. A gap is never overwritten by a
+    /// later `ok` of the same API (one failed page makes the whole listing incomplete).
+    pub fn record(&self, account: &str, region: Option<&str>, api: &str, outcome: Outcome) {
+        let key = (
+            account.to_string(),
+            region.unwrap_or("*").to_string(),
+            api.to_string(),
+        );
+        let entry = CoverageEntry {
+            account_id: account.to_string(),
+            region: region.map(str::to_string),
+            api: api.to_string(),
+            status: outcome.status,
+            error: outcome.error,
+        };
+        let mut l = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
+        match l.get(&key) {
+            Some(old) if old.status.is_gap() => {}
+            _ => {
+                l.insert(key, entry);
+            }
+        }
+    }
+
+    pub fn ledger(&self) -> Vec<CoverageEntry> {
+        let l = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
+        l.values().cloned().collect()
+    }
+}
+
+/// The ledger outcome of one API.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub status: CoverageStatus,
+    pub error: Option<String>,
+}
+
+impl Outcome {
+    pub fn ok() -> Outcome {
+        Outcome {
+            status: CoverageStatus::Ok,
+            error: None,
+        }
+    }
+}
+
+/// Names the gap an SDK error leaves: access denied (IAM or an SCP), a disabled region,
+/// throttling that outlasted the retries, a timeout, or another error — with AWS's message.
+pub fn classify<E, R>(e: &SdkError<E, R>) -> Outcome
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: Debug,
+{
+    let (status, error) = match e {
+        SdkError::TimeoutError(_) => (CoverageStatus::Timeout, "the call timed out".to_string()),
+        SdkError::DispatchFailure(d) if d.is_timeout() => (
+            CoverageStatus::Timeout,
+            "the connection timed out".to_string(),
+        ),
+        SdkError::ServiceError(s) => {
+            let err = s.err();
+            let code = err.code().unwrap_or("Unknown");
+            let msg = err.message().unwrap_or("");
+            (classify_code(code), format!("{code}: {msg}"))
+        }
+        other => (CoverageStatus::Error, error_chain(other)),
+    };
+    Outcome {
+        status,
+        error: Some(error),
+    }
+}
+
+/// The messages of an error and its sources, once each, short enough for a table cell.
+/// (The SDK's `DisplayErrorContext` ends with a `Debug` dump of the raw response.)
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = cur {
+        let msg = err.to_string();
+        if !msg.is_empty() && !parts.iter().any(|p| p.contains(&msg)) {
+            parts.push(msg);
+        }
+        cur = err.source();
+    }
+    let mut s = parts.join(": ");
+    if s.len() > 400 {
+        let mut cut = 400;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+/// The coverage status an AWS error code means.
+pub fn classify_code(code: &str) -> CoverageStatus {
+    match code {
+        "AccessDenied"
+        | "AccessDeniedException"
+        | "UnauthorizedOperation"
+        | "UnauthorizedAccess"
+        | "AWSOrganizationsNotInUseException" => CoverageStatus::AccessDenied,
+        "OptInRequired"
+        | "AuthFailure"
+        | "InvalidClientTokenId"
+        | "UnrecognizedClientException" => CoverageStatus::RegionDisabled,
+        "Throttling"
+        | "ThrottlingException"
+        | "RequestLimitExceeded"
+        | "TooManyRequestsException"
+        | "RequestThrottled"
+        | "SlowDown" => CoverageStatus::Throttled,
+        "RequestTimeout" | "RequestTimeoutException" => CoverageStatus::Timeout,
+        _ => CoverageStatus::Error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_map_to_named_gaps() {
+        assert_eq!(
+            classify_code("UnauthorizedOperation"),
+            CoverageStatus::AccessDenied
+        );
+        assert_eq!(
+            classify_code("RequestLimitExceeded"),
+            CoverageStatus::Throttled
+        );
+        assert_eq!(
+            classify_code("OptInRequired"),
+            CoverageStatus::RegionDisabled
+        );
+        assert_eq!(classify_code("InternalError"), CoverageStatus::Error);
+    }
+
+    #[test]
+    fn a_gap_is_not_overwritten_by_a_later_ok() {
+        let g = Gate::new(4, 2);
+        g.record(
+            "1",
+            Some("r"),
+            "ec2:DescribeVpcEndpoints",
+            Outcome {
+                status: CoverageStatus::Throttled,
+                error: Some("x".into()),
+            },
+        );
+        g.record("1", Some("r"), "ec2:DescribeVpcEndpoints", Outcome::ok());
+        assert_eq!(g.ledger()[0].status, CoverageStatus::Throttled);
+    }
+
+    #[test]
+    fn ec2_limits_per_action_elb_per_service() {
+        assert_eq!(family("ec2:DescribeSubnets").0, "ec2:DescribeSubnets");
+        assert_eq!(
+            family("elasticloadbalancing:DescribeTargetHealth").0,
+            "elasticloadbalancing"
+        );
+    }
+}

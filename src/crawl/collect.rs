@@ -1,0 +1,879 @@
+//! Collectors for one account-region: EC2 (AZ map, endpoint services and their permissions
+//! and connections, VPC endpoints, VPCs, subnets, security groups) and ELBv2 (the load
+//! balancers behind endpoint services, the ALBs behind those, listeners, target groups and
+//! health). Dependent details are fetched only for what PrivateLink touches, filtered by id.
+//!
+//! Every paginated call is followed to its last page. Every API's outcome goes into the
+//! coverage ledger; a failed API leaves its part of the region empty and the rest goes on.
+//!
+//! Real EC2 returns states in camelCase (`pendingAcceptance`) while the SDK's enum variants
+//! are PascalCase, so states are read with `as_str()` and compared case-insensitively
+//! downstream — never matched on enum variants.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+
+use aws_sdk_ec2::types::{Filter, VpcAttributeName};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use chrono::{DateTime, Utc};
+
+use super::api::{Gate, Outcome, classify};
+use crate::inventory::*;
+
+/// What a collector needs for one account-region.
+pub struct RegionCtx<'a> {
+    pub gate: &'a Gate,
+    pub account: &'a str,
+    pub region: &'a str,
+    pub ec2: aws_sdk_ec2::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub page_size: Option<i32>,
+}
+
+fn time(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
+    t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+}
+
+impl RegionCtx<'_> {
+    fn ok(&self, api: &str) {
+        self.gate
+            .record(self.account, Some(self.region), api, Outcome::ok());
+    }
+
+    /// One call, recorded in the ledger.
+    async fn one<T, E, R, F, Fut>(&self, api: &str, f: F) -> Option<T>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, R>>>,
+    {
+        match self.gate.call(self.account, self.region, api, f).await {
+            Ok(v) => {
+                self.ok(api);
+                Some(v)
+            }
+            Err(e) => {
+                self.gate
+                    .record(self.account, Some(self.region), api, classify(&e));
+                None
+            }
+        }
+    }
+
+    /// Follows `NextToken`/`Marker` to the last page. `None` when a page failed: then the
+    /// listing is incomplete, and the ledger says why.
+    async fn pages<T, E, R, F, Fut>(&self, api: &str, mut f: F) -> Option<Vec<T>>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+        F: FnMut(Option<String>) -> Fut,
+        Fut: Future<Output = Result<(Vec<T>, Option<String>), SdkError<E, R>>>,
+    {
+        let mut all = Vec::new();
+        let mut token: Option<String> = None;
+        let mut seen = BTreeSet::new();
+        loop {
+            let t = token.clone();
+            match self
+                .gate
+                .call(self.account, self.region, api, || f(t))
+                .await
+            {
+                Ok((items, next)) => {
+                    all.extend(items);
+                    match next.filter(|n| !n.is_empty()) {
+                        None => break,
+                        Some(n) => {
+                            if !seen.insert(n.clone()) {
+                                self.gate.record(
+                                    self.account,
+                                    Some(self.region),
+                                    api,
+                                    Outcome {
+                                        status: CoverageStatus::Error,
+                                        error: Some(
+                                            "AWS returned the same pagination token twice".into(),
+                                        ),
+                                    },
+                                );
+                                return None;
+                            }
+                            token = Some(n);
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.gate
+                        .record(self.account, Some(self.region), api, classify(&e));
+                    return None;
+                }
+            }
+        }
+        self.ok(api);
+        Some(all)
+    }
+}
+
+/// Collects one account-region.
+pub async fn collect_region(ctx: &RegionCtx<'_>) -> Region {
+    let mut region = Region {
+        name: ctx.region.to_string(),
+        ..Default::default()
+    };
+    let ec2 = &ctx.ec2;
+    let ps = ctx.page_size;
+
+    // Independent listings first, concurrently.
+    let azs = ctx.one("ec2:DescribeAvailabilityZones", || {
+        ec2.describe_availability_zones().send()
+    });
+    let services = ctx.pages(
+        "ec2:DescribeVpcEndpointServiceConfigurations",
+        |t| async move {
+            let o = ec2
+                .describe_vpc_endpoint_service_configurations()
+                .set_max_results(ps)
+                .set_next_token(t)
+                .send()
+                .await?;
+            Ok((
+                o.service_configurations().to_vec(),
+                o.next_token().map(str::to_string),
+            ))
+        },
+    );
+    let connections = ctx.pages("ec2:DescribeVpcEndpointConnections", |t| async move {
+        let o = ec2
+            .describe_vpc_endpoint_connections()
+            .set_max_results(ps)
+            .set_next_token(t)
+            .send()
+            .await?;
+        Ok((
+            o.vpc_endpoint_connections().to_vec(),
+            o.next_token().map(str::to_string),
+        ))
+    });
+    let endpoints = ctx.pages("ec2:DescribeVpcEndpoints", |t| async move {
+        let o = ec2
+            .describe_vpc_endpoints()
+            .set_max_results(ps)
+            .set_next_token(t)
+            .send()
+            .await?;
+        Ok((
+            o.vpc_endpoints().to_vec(),
+            o.next_token().map(str::to_string),
+        ))
+    });
+    let (azs, services, connections, endpoints) =
+        futures::join!(azs, services, connections, endpoints);
+
+    if let Some(azs) = azs {
+        region.availability_zones = azs
+            .availability_zones()
+            .iter()
+            .filter_map(|z| {
+                Some(AvailabilityZone {
+                    name: z.zone_name()?.to_string(),
+                    id: z.zone_id()?.to_string(),
+                    zone_type: z.zone_type().unwrap_or("availability-zone").to_string(),
+                })
+            })
+            .collect();
+    }
+
+    // Connections, grouped by service.
+    let mut conns: BTreeMap<String, Vec<EndpointConnection>> = BTreeMap::new();
+    for c in connections.unwrap_or_default() {
+        let (Some(svc), Some(ep)) = (c.service_id(), c.vpc_endpoint_id()) else {
+            continue;
+        };
+        conns
+            .entry(svc.to_string())
+            .or_default()
+            .push(EndpointConnection {
+                endpoint_id: ep.to_string(),
+                endpoint_owner: c.vpc_endpoint_owner().unwrap_or_default().to_string(),
+                state: c
+                    .vpc_endpoint_state()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                created_at: time(c.creation_timestamp()),
+                endpoint_region: c.vpc_endpoint_region().map(str::to_string),
+            });
+    }
+
+    // Services with their allowed principals.
+    let mut nlb_arns: BTreeSet<String> = BTreeSet::new();
+    for s in services.unwrap_or_default() {
+        let Some(id) = s.service_id().map(str::to_string) else {
+            continue;
+        };
+        let sid = id.clone();
+        let principals = ctx
+            .pages("ec2:DescribeVpcEndpointServicePermissions", |t| {
+                let sid = sid.clone();
+                async move {
+                    let o = ec2
+                        .describe_vpc_endpoint_service_permissions()
+                        .service_id(sid)
+                        .set_max_results(ps)
+                        .set_next_token(t)
+                        .send()
+                        .await?;
+                    Ok((
+                        o.allowed_principals().to_vec(),
+                        o.next_token().map(str::to_string),
+                    ))
+                }
+            })
+            .await
+            .unwrap_or_default();
+        nlb_arns.extend(s.network_load_balancer_arns().iter().cloned());
+        nlb_arns.extend(s.gateway_load_balancer_arns().iter().cloned());
+        let dns = s.private_dns_name_configuration();
+        region.endpoint_services.push(EndpointService {
+            id: id.clone(),
+            name: s.service_name().unwrap_or_default().to_string(),
+            service_type: s
+                .service_type()
+                .first()
+                .and_then(|t| t.service_type())
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_else(|| "Interface".into()),
+            state: s
+                .service_state()
+                .map(|x| x.as_str().to_string())
+                .unwrap_or_default(),
+            acceptance_required: s.acceptance_required().unwrap_or(false),
+            network_load_balancer_arns: s.network_load_balancer_arns().to_vec(),
+            gateway_load_balancer_arns: s.gateway_load_balancer_arns().to_vec(),
+            availability_zones: s.availability_zones().to_vec(),
+            private_dns_name: s.private_dns_name().map(str::to_string),
+            private_dns_state: dns.and_then(|d| d.state()).map(|x| x.as_str().to_string()),
+            private_dns_txt_name: dns.and_then(|d| d.name()).map(str::to_string),
+            private_dns_txt_value: dns.and_then(|d| d.value()).map(str::to_string),
+            allowed_principals: principals
+                .iter()
+                .filter_map(|p| p.principal().map(str::to_string))
+                .collect(),
+            supported_regions: s
+                .supported_regions()
+                .iter()
+                .filter_map(|r| r.region().map(str::to_string))
+                .collect(),
+            created_at: None,
+            connections: conns.remove(&id).unwrap_or_default(),
+        });
+    }
+
+    // Endpoints, consumer side.
+    let mut vpc_ids: BTreeSet<String> = BTreeSet::new();
+    let mut sg_ids: BTreeSet<String> = BTreeSet::new();
+    for e in endpoints.unwrap_or_default() {
+        let Some(id) = e.vpc_endpoint_id() else {
+            continue;
+        };
+        if let Some(v) = e.vpc_id() {
+            vpc_ids.insert(v.to_string());
+        }
+        let groups: Vec<String> = e
+            .groups()
+            .iter()
+            .filter_map(|g| g.group_id().map(str::to_string))
+            .collect();
+        sg_ids.extend(groups.iter().cloned());
+        region.vpc_endpoints.push(VpcEndpoint {
+            id: id.to_string(),
+            endpoint_type: e
+                .vpc_endpoint_type()
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_else(|| "Interface".into()),
+            vpc_id: e.vpc_id().unwrap_or_default().to_string(),
+            service_name: e.service_name().unwrap_or_default().to_string(),
+            service_region: e.service_region().map(str::to_string),
+            state: e
+                .state()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            subnet_ids: e.subnet_ids().to_vec(),
+            network_interface_ids: e.network_interface_ids().to_vec(),
+            security_group_ids: groups,
+            private_dns_enabled: e.private_dns_enabled().unwrap_or(false),
+            created_at: time(e.creation_timestamp()),
+        });
+    }
+
+    // Load balancers behind the services, then the ALBs behind those.
+    let (lbs, tgs) = collect_load_balancers(ctx, nlb_arns).await;
+    for lb in &lbs {
+        if let Some(v) = &lb.vpc_id {
+            vpc_ids.insert(v.clone());
+        }
+        sg_ids.extend(lb.security_groups.iter().cloned());
+    }
+    region.load_balancers = lbs;
+    region.target_groups = tgs;
+
+    // VPCs, their DNS attributes and subnets; security groups and their rules.
+    let (vpcs, subnets, groups) = futures::join!(
+        collect_vpcs(ctx, &vpc_ids),
+        collect_subnets(ctx, &vpc_ids),
+        collect_security_groups(ctx, &sg_ids)
+    );
+    region.vpcs = vpcs;
+    region.subnets = subnets;
+    region.security_groups = groups;
+    region
+}
+
+async fn collect_vpcs(ctx: &RegionCtx<'_>, ids: &BTreeSet<String>) -> Vec<Vpc> {
+    if ids.is_empty() {
+        return Vec::new();
+    }
+    let ec2 = &ctx.ec2;
+    let list: Vec<String> = ids.iter().cloned().collect();
+    let Some(vpcs) = ctx
+        .pages("ec2:DescribeVpcs", |t| {
+            let list = list.clone();
+            async move {
+                let o = ec2
+                    .describe_vpcs()
+                    .filters(
+                        Filter::builder()
+                            .name("vpc-id")
+                            .set_values(Some(list))
+                            .build(),
+                    )
+                    .set_next_token(t)
+                    .send()
+                    .await?;
+                Ok((o.vpcs().to_vec(), o.next_token().map(str::to_string)))
+            }
+        })
+        .await
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for v in vpcs {
+        let Some(id) = v.vpc_id().map(str::to_string) else {
+            continue;
+        };
+        let attr = |name: VpcAttributeName| {
+            let id = id.clone();
+            async move {
+                ctx.one("ec2:DescribeVpcAttribute", || {
+                    ec2.describe_vpc_attribute()
+                        .vpc_id(id)
+                        .attribute(name)
+                        .send()
+                })
+                .await
+            }
+        };
+        let (support, hostnames) = futures::join!(
+            attr(VpcAttributeName::EnableDnsSupport),
+            attr(VpcAttributeName::EnableDnsHostnames)
+        );
+        out.push(Vpc {
+            id,
+            cidr: v.cidr_block().map(str::to_string),
+            // Unknown attributes are reported as off: the ledger records the gap.
+            enable_dns_support: support
+                .and_then(|a| a.enable_dns_support().and_then(|b| b.value()))
+                .unwrap_or(false),
+            enable_dns_hostnames: hostnames
+                .and_then(|a| a.enable_dns_hostnames().and_then(|b| b.value()))
+                .unwrap_or(false),
+            is_default: v.is_default().unwrap_or(false),
+        });
+    }
+    out
+}
+
+async fn collect_subnets(ctx: &RegionCtx<'_>, vpc_ids: &BTreeSet<String>) -> Vec<Subnet> {
+    if vpc_ids.is_empty() {
+        return Vec::new();
+    }
+    let ec2 = &ctx.ec2;
+    let ps = ctx.page_size;
+    let list: Vec<String> = vpc_ids.iter().cloned().collect();
+    ctx.pages("ec2:DescribeSubnets", |t| {
+        let list = list.clone();
+        async move {
+            let o = ec2
+                .describe_subnets()
+                .filters(
+                    Filter::builder()
+                        .name("vpc-id")
+                        .set_values(Some(list))
+                        .build(),
+                )
+                .set_max_results(ps.map(|p| p.max(5)))
+                .set_next_token(t)
+                .send()
+                .await?;
+            Ok((o.subnets().to_vec(), o.next_token().map(str::to_string)))
+        }
+    })
+    .await
+    .unwrap_or_default()
+    .into_iter()
+    .filter_map(|s| {
+        Some(Subnet {
+            id: s.subnet_id()?.to_string(),
+            vpc_id: s.vpc_id()?.to_string(),
+            cidr: s.cidr_block().map(str::to_string),
+            ipv6_cidr: s
+                .ipv6_cidr_block_association_set()
+                .first()
+                .and_then(|a| a.ipv6_cidr_block())
+                .map(str::to_string),
+            availability_zone: s.availability_zone()?.to_string(),
+            availability_zone_id: s.availability_zone_id().map(str::to_string),
+        })
+    })
+    .collect()
+}
+
+async fn collect_security_groups(
+    ctx: &RegionCtx<'_>,
+    ids: &BTreeSet<String>,
+) -> Vec<SecurityGroup> {
+    if ids.is_empty() {
+        return Vec::new();
+    }
+    let ec2 = &ctx.ec2;
+    let ps = ctx.page_size;
+    let list: Vec<String> = ids.iter().cloned().collect();
+    let groups = ctx.pages("ec2:DescribeSecurityGroups", |t| {
+        let list = list.clone();
+        async move {
+            let o = ec2
+                .describe_security_groups()
+                .filters(
+                    Filter::builder()
+                        .name("group-id")
+                        .set_values(Some(list))
+                        .build(),
+                )
+                .set_max_results(ps.map(|p| p.max(5)))
+                .set_next_token(t)
+                .send()
+                .await?;
+            Ok((
+                o.security_groups().to_vec(),
+                o.next_token().map(str::to_string),
+            ))
+        }
+    });
+    let rules = ctx.pages("ec2:DescribeSecurityGroupRules", |t| {
+        let list = list.clone();
+        async move {
+            let o = ec2
+                .describe_security_group_rules()
+                .filters(
+                    Filter::builder()
+                        .name("group-id")
+                        .set_values(Some(list))
+                        .build(),
+                )
+                .set_max_results(ps.map(|p| p.max(5)))
+                .set_next_token(t)
+                .send()
+                .await?;
+            Ok((
+                o.security_group_rules().to_vec(),
+                o.next_token().map(str::to_string),
+            ))
+        }
+    });
+    let (groups, rules) = futures::join!(groups, rules);
+    let mut by_group: BTreeMap<String, Vec<SecurityGroupRule>> = BTreeMap::new();
+    for r in rules.unwrap_or_default() {
+        let Some(g) = r.group_id() else { continue };
+        let refd = r.referenced_group_info();
+        by_group
+            .entry(g.to_string())
+            .or_default()
+            .push(SecurityGroupRule {
+                id: r.security_group_rule_id().map(str::to_string),
+                direction: if r.is_egress().unwrap_or(false) {
+                    "egress"
+                } else {
+                    "ingress"
+                }
+                .into(),
+                protocol: r.ip_protocol().unwrap_or("-1").to_string(),
+                from_port: r.from_port().map(i64::from),
+                to_port: r.to_port().map(i64::from),
+                cidr_ipv4: r.cidr_ipv4().map(str::to_string),
+                cidr_ipv6: r.cidr_ipv6().map(str::to_string),
+                referenced_group_id: refd.and_then(|g| g.group_id()).map(str::to_string),
+                referenced_group_owner: refd.and_then(|g| g.user_id()).map(str::to_string),
+                prefix_list_id: r.prefix_list_id().map(str::to_string),
+                description: r.description().map(str::to_string),
+            });
+    }
+    groups
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|g| {
+            let id = g.group_id()?.to_string();
+            Some(SecurityGroup {
+                rules: by_group.remove(&id).unwrap_or_default(),
+                id,
+                name: g.group_name().unwrap_or_default().to_string(),
+                vpc_id: g.vpc_id().map(str::to_string),
+            })
+        })
+        .collect()
+}
+
+/// ELBv2 DescribeLoadBalancers takes at most 20 ARNs per call.
+const LB_ARNS_PER_CALL: usize = 20;
+
+async fn describe_lbs(ctx: &RegionCtx<'_>, arns: &BTreeSet<String>) -> Vec<LoadBalancer> {
+    let elb = &ctx.elb;
+    let mut out = Vec::new();
+    let list: Vec<String> = arns.iter().cloned().collect();
+    for chunk in list.chunks(LB_ARNS_PER_CALL) {
+        let chunk = chunk.to_vec();
+        let Some(lbs) = ctx
+            .pages("elasticloadbalancing:DescribeLoadBalancers", |m| {
+                let chunk = chunk.clone();
+                async move {
+                    let o = elb
+                        .describe_load_balancers()
+                        .set_load_balancer_arns(Some(chunk))
+                        .set_marker(m)
+                        .send()
+                        .await?;
+                    Ok((
+                        o.load_balancers().to_vec(),
+                        o.next_marker().map(str::to_string),
+                    ))
+                }
+            })
+            .await
+        else {
+            continue;
+        };
+        for lb in lbs {
+            let Some(arn) = lb.load_balancer_arn().map(str::to_string) else {
+                continue;
+            };
+            let (attrs, listeners) = futures::join!(
+                ctx.one(
+                    "elasticloadbalancing:DescribeLoadBalancerAttributes",
+                    || {
+                        elb.describe_load_balancer_attributes()
+                            .load_balancer_arn(arn.clone())
+                            .send()
+                    }
+                ),
+                ctx.pages("elasticloadbalancing:DescribeListeners", |m| {
+                    let arn = arn.clone();
+                    async move {
+                        let o = elb
+                            .describe_listeners()
+                            .load_balancer_arn(arn)
+                            .set_marker(m)
+                            .send()
+                            .await?;
+                        Ok((o.listeners().to_vec(), o.next_marker().map(str::to_string)))
+                    }
+                })
+            );
+            let cross_zone = attrs.and_then(|a| {
+                a.attributes()
+                    .iter()
+                    .find(|x| x.key() == Some("load_balancing.cross_zone.enabled"))
+                    .and_then(|x| x.value())
+                    .map(|v| v.eq_ignore_ascii_case("true"))
+            });
+            out.push(LoadBalancer {
+                arn: arn.clone(),
+                name: lb.load_balancer_name().unwrap_or_default().to_string(),
+                lb_type: lb
+                    .r#type()
+                    .map(|t| t.as_str().to_string())
+                    .unwrap_or_default(),
+                scheme: lb
+                    .scheme()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                vpc_id: lb.vpc_id().map(str::to_string),
+                state: lb
+                    .state()
+                    .and_then(|s| s.code())
+                    .map(|c| c.as_str().to_string())
+                    .unwrap_or_default(),
+                dns_name: lb.dns_name().map(str::to_string),
+                availability_zones: lb
+                    .availability_zones()
+                    .iter()
+                    .filter_map(|z| {
+                        Some(LoadBalancerZone {
+                            name: z.zone_name()?.to_string(),
+                            id: None,
+                            subnet_id: z.subnet_id().map(str::to_string),
+                            private_ips: z
+                                .load_balancer_addresses()
+                                .iter()
+                                .filter_map(|a| a.private_ipv4_address().map(str::to_string))
+                                .collect(),
+                        })
+                    })
+                    .collect(),
+                security_groups: lb.security_groups().to_vec(),
+                enforce_sg_inbound_on_privatelink: lb
+                    .enforce_security_group_inbound_rules_on_private_link_traffic()
+                    .map(|v| v.eq_ignore_ascii_case("on")),
+                cross_zone,
+                listeners: listeners
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|l| Listener {
+                        arn: l.listener_arn().map(str::to_string),
+                        protocol: l
+                            .protocol()
+                            .map(|p| p.as_str().to_string())
+                            .unwrap_or_default(),
+                        port: l.port().map(i64::from).unwrap_or(0),
+                        target_group_arns: l
+                            .default_actions()
+                            .iter()
+                            .flat_map(|a| {
+                                let mut v: Vec<String> = a
+                                    .target_group_arn()
+                                    .map(str::to_string)
+                                    .into_iter()
+                                    .collect();
+                                if let Some(fc) = a.forward_config() {
+                                    v.extend(
+                                        fc.target_groups().iter().filter_map(|t| {
+                                            t.target_group_arn().map(str::to_string)
+                                        }),
+                                    );
+                                }
+                                v
+                            })
+                            .collect::<BTreeSet<_>>()
+                            .into_iter()
+                            .collect(),
+                    })
+                    .collect(),
+            });
+        }
+    }
+    out
+}
+
+async fn collect_load_balancers(
+    ctx: &RegionCtx<'_>,
+    service_lbs: BTreeSet<String>,
+) -> (Vec<LoadBalancer>, Vec<TargetGroup>) {
+    if service_lbs.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    let elb = &ctx.elb;
+    let mut lbs = describe_lbs(ctx, &service_lbs).await;
+    let mut tgs = Vec::new();
+    let mut albs: BTreeSet<String> = BTreeSet::new();
+    for lb in &lbs {
+        let arn = lb.arn.clone();
+        let groups = ctx
+            .pages("elasticloadbalancing:DescribeTargetGroups", |m| {
+                let arn = arn.clone();
+                async move {
+                    match elb
+                        .describe_target_groups()
+                        .load_balancer_arn(arn)
+                        .set_marker(m)
+                        .send()
+                        .await
+                    {
+                        Ok(o) => Ok((
+                            o.target_groups().to_vec(),
+                            o.next_marker().map(str::to_string),
+                        )),
+                        // A load balancer without target groups: nothing to list.
+                        Err(e) if e.code() == Some("TargetGroupNotFound") => Ok((Vec::new(), None)),
+                        Err(e) => Err(e),
+                    }
+                }
+            })
+            .await
+            .unwrap_or_default();
+        for g in groups {
+            let Some(tg_arn) = g.target_group_arn().map(str::to_string) else {
+                continue;
+            };
+            let health = ctx
+                .one("elasticloadbalancing:DescribeTargetHealth", || {
+                    elb.describe_target_health()
+                        .target_group_arn(tg_arn.clone())
+                        .send()
+                })
+                .await;
+            let targets: Vec<Target> = health
+                .map(|h| {
+                    h.target_health_descriptions()
+                        .iter()
+                        .filter_map(|d| {
+                            let t = d.target()?;
+                            Some(Target {
+                                id: t.id()?.to_string(),
+                                port: t.port().map(i64::from),
+                                availability_zone: t.availability_zone().map(str::to_string),
+                                health: d
+                                    .target_health()
+                                    .and_then(|h| h.state())
+                                    .map(|s| s.as_str().to_string()),
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let target_type = g
+                .target_type()
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default();
+            if target_type.eq_ignore_ascii_case("alb") {
+                albs.extend(targets.iter().map(|t| t.id.clone()));
+            }
+            tgs.push(TargetGroup {
+                arn: tg_arn,
+                name: g.target_group_name().unwrap_or_default().to_string(),
+                target_type,
+                protocol: g.protocol().map(|p| p.as_str().to_string()),
+                port: g.port().map(i64::from),
+                vpc_id: g.vpc_id().map(str::to_string),
+                health_check_port: g.health_check_port().map(str::to_string),
+                load_balancer_arns: g.load_balancer_arns().to_vec(),
+                targets,
+            });
+        }
+    }
+    albs.retain(|a| !service_lbs.contains(a));
+    if !albs.is_empty() {
+        lbs.extend(describe_lbs(ctx, &albs).await);
+    }
+    (lbs, tgs)
+}
+
+/// Consumer-side lookups (DescribeVpcEndpointServices, by name) for services that the
+/// organisation's inventory does not hold. AWS rejects the whole call when one name does not
+/// exist, so a failed batch is retried name by name to find which.
+pub async fn lookup_services(ctx: &RegionCtx<'_>, names: &[String]) -> Vec<ServiceLookup> {
+    let mut out: Vec<ServiceLookup> = Vec::new();
+    for chunk in names.chunks(20) {
+        match describe_services(ctx, chunk).await {
+            Ok(found) => out.extend(found),
+            Err(code) if code == "InvalidServiceName" => {
+                for name in chunk {
+                    match describe_services(ctx, std::slice::from_ref(name)).await {
+                        Ok(found) => out.extend(found),
+                        Err(code) if code == "InvalidServiceName" => out.push(ServiceLookup {
+                            service_name: name.clone(),
+                            found: false,
+                            ..Default::default()
+                        }),
+                        Err(_) => {}
+                    }
+                }
+            }
+            Err(_) => {}
+        }
+    }
+    // AWS lists some services twice under one name (S3: a Gateway and an Interface entry):
+    // one lookup per name, with the union of their zones.
+    let mut merged: BTreeMap<String, ServiceLookup> = BTreeMap::new();
+    for l in out {
+        match merged.get_mut(&l.service_name) {
+            None => {
+                merged.insert(l.service_name.clone(), l);
+            }
+            Some(m) => {
+                for z in l.availability_zones {
+                    if !m.availability_zones.contains(&z) {
+                        m.availability_zones.push(z);
+                    }
+                }
+                for z in l.availability_zone_ids {
+                    if !m.availability_zone_ids.contains(&z) {
+                        m.availability_zone_ids.push(z);
+                    }
+                }
+                m.found |= l.found;
+                m.service_id = m.service_id.take().or(l.service_id);
+                m.private_dns_name = m.private_dns_name.take().or(l.private_dns_name);
+            }
+        }
+    }
+    merged.into_values().collect()
+}
+
+/// One DescribeVpcEndpointServices call (no paginator: loop on NextToken). Errors other
+/// than `InvalidServiceName` go into the ledger; the code comes back either way.
+async fn describe_services(
+    ctx: &RegionCtx<'_>,
+    names: &[String],
+) -> Result<Vec<ServiceLookup>, String> {
+    const API: &str = "ec2:DescribeVpcEndpointServices";
+    let ec2 = &ctx.ec2;
+    let mut token: Option<String> = None;
+    let mut out = Vec::new();
+    loop {
+        let t = token.clone();
+        let r = ctx
+            .gate
+            .call(ctx.account, ctx.region, API, || {
+                ec2.describe_vpc_endpoint_services()
+                    .set_service_names(Some(names.to_vec()))
+                    .set_next_token(t)
+                    .send()
+            })
+            .await;
+        match r {
+            Ok(o) => {
+                for d in o.service_details() {
+                    let Some(name) = d.service_name() else {
+                        continue;
+                    };
+                    if !names.iter().any(|n| n == name) {
+                        continue;
+                    }
+                    out.push(ServiceLookup {
+                        service_name: name.to_string(),
+                        found: true,
+                        service_id: d.service_id().map(str::to_string),
+                        owner: d.owner().map(str::to_string),
+                        availability_zones: d.availability_zones().to_vec(),
+                        availability_zone_ids: d.availability_zone_ids().to_vec(),
+                        private_dns_name: d.private_dns_name().map(str::to_string),
+                        supported_regions: Vec::new(),
+                    });
+                }
+                token = o.next_token().map(str::to_string).filter(|t| !t.is_empty());
+                if token.is_none() {
+                    ctx.ok(API);
+                    return Ok(out);
+                }
+            }
+            Err(e) => {
+                let code = e.code().unwrap_or("").to_string();
+                if code != "InvalidServiceName" {
+                    ctx.gate
+                        .record(ctx.account, Some(ctx.region), API, classify(&e));
+                }
+                return Err(code);
+            }
+        }
+    }
+}
