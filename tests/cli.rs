@@ -326,9 +326,28 @@ fn bad_inputs_exit_2_with_file_and_line() {
     assert_eq!(code, 2);
     assert!(err.contains("c.yaml") && err.contains("rulez"), "{err}");
 
-    let (code, _, err) = stdout_of(plaudit().args(["scan"]));
-    assert_eq!(code, 2);
-    assert!(err.contains("--inventory"), "{err}");
+    // A live scan that cannot reach AWS (only loopback here: a closed port) is an error, not
+    // an empty pass.
+    let once = dir.path().join("once.yaml");
+    std::fs::write(&once, "crawl:\n  max_attempts: 1\n").unwrap();
+    let (code, _, err) = stdout_of(
+        plaudit()
+            .args(["scan", "--regions", "us-east-1", "--config"])
+            .arg(&once)
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot identify the caller"), "{err}");
+    assert!(
+        !err.contains("testing"),
+        "credentials must never be printed: {err}"
+    );
 }
 
 #[test]

@@ -235,20 +235,24 @@ async fn crawl_account(
     // Prove the credentials work (this is where AssumeRole happens) and that they are the
     // account's own.
     let sts = aws_sdk_sts::Client::new(&conf);
+    // The caller's account is entered without AssumeRole; the ledger says which way it was.
+    let how = if acct.id == caller {
+        "sts:GetCallerIdentity"
+    } else {
+        "sts:AssumeRole"
+    };
     let who = gate
-        .call(&acct.id, "*", "sts:AssumeRole", || {
-            sts.get_caller_identity().send()
-        })
+        .call(&acct.id, "*", how, || sts.get_caller_identity().send())
         .await;
     match who {
         Ok(w) if w.account() == Some(acct.id.as_str()) => {
-            gate.record(&acct.id, None, "sts:AssumeRole", Outcome::ok());
+            gate.record(&acct.id, None, how, Outcome::ok());
         }
         Ok(w) => {
             gate.record(
                 &acct.id,
                 None,
-                "sts:AssumeRole",
+                how,
                 Outcome {
                     status: CoverageStatus::AssumeRoleFailed,
                     error: Some(format!(
@@ -265,7 +269,7 @@ async fn crawl_account(
             gate.record(
                 &acct.id,
                 None,
-                "sts:AssumeRole",
+                how,
                 Outcome {
                     status: CoverageStatus::AssumeRoleFailed,
                     error: o.error,

@@ -120,8 +120,13 @@ def seed(endpoint):
     org.tag_resource(ResourceId=ids["provider"], Tags=[{"Key": "team", "Value": "payments"}])
     org.close_account(AccountId=ids["closed"])
     DENIED.add(ids["locked"])
+    # The management account must be scanned with the caller's own credentials: AssumeRole
+    # into it would fail.
+    DENIED.add(management)
 
     def as_account(acct):
+        if acct in DENIED:
+            raise RuntimeError(f"cannot seed denied account {acct}")
         sts = client("sts")
         c = sts.assume_role(
             RoleArn=f"arn:aws:iam::{acct}:role/OrganizationAccountAccessRole", RoleSessionName="seed"
