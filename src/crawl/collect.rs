@@ -877,3 +877,320 @@ async fn describe_services(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::Client as Ec2;
+    use aws_sdk_ec2::operation::describe_availability_zones::DescribeAvailabilityZonesOutput;
+    use aws_sdk_ec2::operation::describe_security_group_rules::DescribeSecurityGroupRulesOutput;
+    use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
+    use aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsOutput;
+    use aws_sdk_ec2::operation::describe_vpc_attribute::DescribeVpcAttributeOutput;
+    use aws_sdk_ec2::operation::describe_vpc_endpoint_connections::DescribeVpcEndpointConnectionsOutput;
+    use aws_sdk_ec2::operation::describe_vpc_endpoint_service_configurations::DescribeVpcEndpointServiceConfigurationsOutput;
+    use aws_sdk_ec2::operation::describe_vpc_endpoints::DescribeVpcEndpointsOutput;
+    use aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsOutput;
+    use aws_sdk_ec2::types as t;
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    fn ec2_error(code: &str) -> HttpResponse {
+        HttpResponse::new(
+            StatusCode::try_from(if code == "RequestLimitExceeded" {
+                503
+            } else {
+                403
+            })
+            .unwrap(),
+            SdkBody::from(format!(
+                "<Response><Errors><Error><Code>{code}</Code><Message>{code} for the test</Message></Error></Errors><RequestID>r-1</RequestID></Response>"
+            )),
+        )
+    }
+
+    fn endpoint(id: &str, state: &str) -> t::VpcEndpoint {
+        t::VpcEndpoint::builder()
+            .vpc_endpoint_id(id)
+            .vpc_endpoint_type(t::VpcEndpointType::Interface)
+            .vpc_id("vpc-1")
+            .service_name("com.amazonaws.vpce.us-east-1.vpce-svc-1")
+            .state(t::State::from(state))
+            .subnet_ids("subnet-1")
+            .build()
+    }
+
+    /// Rules for every call a region with one VPC makes, answering with empty or small pages.
+    fn background() -> Vec<Rule> {
+        vec![
+            mock!(Ec2::describe_availability_zones).then_output(|| {
+                DescribeAvailabilityZonesOutput::builder()
+                    .availability_zones(
+                        t::AvailabilityZone::builder()
+                            .zone_name("us-east-1a")
+                            .zone_id("use1-az4")
+                            .zone_type("availability-zone")
+                            .build(),
+                    )
+                    .build()
+            }),
+            mock!(Ec2::describe_vpc_endpoint_connections)
+                .then_output(|| DescribeVpcEndpointConnectionsOutput::builder().build()),
+            mock!(Ec2::describe_vpcs).then_output(|| {
+                DescribeVpcsOutput::builder()
+                    .vpcs(
+                        t::Vpc::builder()
+                            .vpc_id("vpc-1")
+                            .cidr_block("10.0.0.0/16")
+                            .build(),
+                    )
+                    .build()
+            }),
+            mock!(Ec2::describe_vpc_attribute).then_output(|| {
+                DescribeVpcAttributeOutput::builder()
+                    .vpc_id("vpc-1")
+                    .enable_dns_support(t::AttributeBooleanValue::builder().value(true).build())
+                    .build()
+            }),
+            mock!(Ec2::describe_subnets).then_output(|| {
+                DescribeSubnetsOutput::builder()
+                    .subnets(
+                        t::Subnet::builder()
+                            .subnet_id("subnet-1")
+                            .vpc_id("vpc-1")
+                            .availability_zone("us-east-1a")
+                            .availability_zone_id("use1-az4")
+                            .cidr_block("10.0.1.0/24")
+                            .build(),
+                    )
+                    .build()
+            }),
+            mock!(Ec2::describe_security_groups)
+                .then_output(|| DescribeSecurityGroupsOutput::builder().build()),
+            mock!(Ec2::describe_security_group_rules)
+                .then_output(|| DescribeSecurityGroupRulesOutput::builder().build()),
+        ]
+    }
+
+    fn ec2_client(rules: &[Rule]) -> Ec2 {
+        let refs: Vec<&Rule> = rules.iter().collect();
+        mock_client!(aws_sdk_ec2, RuleMode::MatchAny, refs.as_slice(), |b| b
+            .retry_config(
+                aws_sdk_ec2::config::retry::RetryConfig::standard()
+                    .with_max_attempts(3)
+                    .with_initial_backoff(std::time::Duration::from_millis(1))
+            ))
+    }
+
+    fn elb_client() -> aws_sdk_elasticloadbalancingv2::Client {
+        mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, &[])
+    }
+
+    async fn run(rules: Vec<Rule>) -> (Region, Vec<CoverageEntry>) {
+        let gate = Gate::new(8, 8);
+        let ctx = RegionCtx {
+            gate: &gate,
+            account: "111111111111",
+            region: "us-east-1",
+            ec2: ec2_client(&rules),
+            elb: elb_client(),
+            page_size: Some(1),
+        };
+        let region = collect_region(&ctx).await;
+        (region, gate.ledger())
+    }
+
+    fn status(ledger: &[CoverageEntry], api: &str) -> CoverageStatus {
+        ledger
+            .iter()
+            .find(|c| c.api == api)
+            .unwrap_or_else(|| panic!("no ledger entry for {api}"))
+            .status
+    }
+
+    #[tokio::test]
+    async fn endpoints_are_followed_across_pages_and_camel_case_states_survive() {
+        let mut rules = background();
+        rules.push(
+            mock!(Ec2::describe_vpc_endpoint_service_configurations)
+                .then_output(|| DescribeVpcEndpointServiceConfigurationsOutput::builder().build()),
+        );
+        rules.push(
+            mock!(Ec2::describe_vpc_endpoints)
+                .match_requests(|r| r.next_token().is_none())
+                .then_output(|| {
+                    DescribeVpcEndpointsOutput::builder()
+                        .vpc_endpoints(endpoint("vpce-1", "available"))
+                        .next_token("page-2")
+                        .build()
+                }),
+        );
+        rules.push(
+            mock!(Ec2::describe_vpc_endpoints)
+                .match_requests(|r| r.next_token() == Some("page-2"))
+                .then_output(|| {
+                    DescribeVpcEndpointsOutput::builder()
+                        .vpc_endpoints(endpoint("vpce-2", "pendingAcceptance"))
+                        .next_token("page-3")
+                        .build()
+                }),
+        );
+        rules.push(
+            mock!(Ec2::describe_vpc_endpoints)
+                .match_requests(|r| r.next_token() == Some("page-3"))
+                .then_output(|| {
+                    DescribeVpcEndpointsOutput::builder()
+                        .vpc_endpoints(endpoint("vpce-3", "rejected"))
+                        .build()
+                }),
+        );
+        let (region, ledger) = run(rules).await;
+        let ids: Vec<&str> = region.vpc_endpoints.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["vpce-1", "vpce-2", "vpce-3"]);
+        // The SDK's enum has PascalCase variants; EC2 sends camelCase: keep the string.
+        assert_eq!(region.vpc_endpoints[1].state, "pendingAcceptance");
+        assert_eq!(
+            status(&ledger, "ec2:DescribeVpcEndpoints"),
+            CoverageStatus::Ok
+        );
+        assert_eq!(region.subnets.len(), 1);
+        assert_eq!(region.vpcs.len(), 1);
+        assert!(region.vpcs[0].enable_dns_support);
+    }
+
+    #[tokio::test]
+    async fn throttling_then_success_is_retried_and_complete() {
+        let mut rules = background();
+        rules.push(
+            mock!(Ec2::describe_vpc_endpoint_service_configurations)
+                .sequence()
+                .http_response(|| ec2_error("RequestLimitExceeded"))
+                .output(|| {
+                    DescribeVpcEndpointServiceConfigurationsOutput::builder()
+                        .service_configurations(
+                            t::ServiceConfiguration::builder()
+                                .service_id("vpce-svc-1")
+                                .service_name("com.amazonaws.vpce.us-east-1.vpce-svc-1")
+                                .service_state(t::ServiceState::from("Available"))
+                                .private_dns_name("api.example.com")
+                                .private_dns_name_configuration(
+                                    t::PrivateDnsNameConfiguration::builder()
+                                        .state(t::DnsNameState::from("pendingVerification"))
+                                        .name("_x")
+                                        .value("v")
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .build()
+                })
+                .repeatedly()
+                .build(),
+        );
+        rules.push(mock!(Ec2::describe_vpc_endpoint_service_permissions).then_output(|| {
+            aws_sdk_ec2::operation::describe_vpc_endpoint_service_permissions::DescribeVpcEndpointServicePermissionsOutput::builder()
+                .allowed_principals(t::AllowedPrincipal::builder().principal("arn:aws:iam::222222222222:root").build())
+                .build()
+        }));
+        rules.push(
+            mock!(Ec2::describe_vpc_endpoints)
+                .then_output(|| DescribeVpcEndpointsOutput::builder().build()),
+        );
+        let (region, ledger) = run(rules).await;
+        assert_eq!(region.endpoint_services.len(), 1);
+        let s = &region.endpoint_services[0];
+        assert_eq!(s.private_dns_state.as_deref(), Some("pendingVerification"));
+        assert_eq!(s.allowed_principals, ["arn:aws:iam::222222222222:root"]);
+        assert_eq!(
+            status(&ledger, "ec2:DescribeVpcEndpointServiceConfigurations"),
+            CoverageStatus::Ok
+        );
+    }
+
+    #[tokio::test]
+    async fn access_denied_is_a_named_gap_and_the_rest_is_collected() {
+        let mut rules = background();
+        rules.push(
+            mock!(Ec2::describe_vpc_endpoint_service_configurations)
+                .then_output(|| DescribeVpcEndpointServiceConfigurationsOutput::builder().build()),
+        );
+        rules.push(
+            mock!(Ec2::describe_vpc_endpoints)
+                .then_http_response(|| ec2_error("UnauthorizedOperation")),
+        );
+        let (region, ledger) = run(rules).await;
+        assert_eq!(
+            status(&ledger, "ec2:DescribeVpcEndpoints"),
+            CoverageStatus::AccessDenied
+        );
+        let e = ledger
+            .iter()
+            .find(|c| c.api == "ec2:DescribeVpcEndpoints")
+            .unwrap();
+        assert!(
+            e.error
+                .as_deref()
+                .unwrap()
+                .contains("UnauthorizedOperation")
+        );
+        assert!(region.vpc_endpoints.is_empty());
+        assert_eq!(
+            region.availability_zones.len(),
+            1,
+            "the AZ map is still collected"
+        );
+        assert_eq!(
+            status(&ledger, "ec2:DescribeAvailabilityZones"),
+            CoverageStatus::Ok
+        );
+    }
+
+    #[tokio::test]
+    async fn a_denied_region_is_a_gap_on_every_api() {
+        let rules = vec![
+            mock!(Ec2::describe_availability_zones)
+                .then_http_response(|| ec2_error("OptInRequired")),
+            mock!(Ec2::describe_vpc_endpoint_service_configurations)
+                .then_http_response(|| ec2_error("OptInRequired")),
+            mock!(Ec2::describe_vpc_endpoint_connections)
+                .then_http_response(|| ec2_error("OptInRequired")),
+            mock!(Ec2::describe_vpc_endpoints).then_http_response(|| ec2_error("OptInRequired")),
+        ];
+        let (region, ledger) = run(rules).await;
+        assert!(region.availability_zones.is_empty() && region.vpc_endpoints.is_empty());
+        for api in [
+            "ec2:DescribeAvailabilityZones",
+            "ec2:DescribeVpcEndpointServiceConfigurations",
+            "ec2:DescribeVpcEndpointConnections",
+            "ec2:DescribeVpcEndpoints",
+        ] {
+            assert_eq!(
+                status(&ledger, api),
+                CoverageStatus::RegionDisabled,
+                "{api}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_repeated_page_token_stops_instead_of_looping() {
+        let mut rules = background();
+        rules.push(
+            mock!(Ec2::describe_vpc_endpoint_service_configurations)
+                .then_output(|| DescribeVpcEndpointServiceConfigurationsOutput::builder().build()),
+        );
+        rules.push(mock!(Ec2::describe_vpc_endpoints).then_output(|| {
+            DescribeVpcEndpointsOutput::builder()
+                .vpc_endpoints(endpoint("vpce-1", "available"))
+                .next_token("same")
+                .build()
+        }));
+        let (_, ledger) = run(rules).await;
+        assert_eq!(
+            status(&ledger, "ec2:DescribeVpcEndpoints"),
+            CoverageStatus::Error
+        );
+    }
+}
