@@ -51,6 +51,9 @@ pub enum Command {
         "    \"SELECT account_id, service_id, private_dns_state FROM endpoint_services\""
     ))]
     Query(QueryArgs),
+    /// Check access before a long scan: assume the role in every selected account and make one
+    /// cheap call per API family; prints a permission matrix (exit 3 when something is denied)
+    Preflight(PreflightArgs),
     /// Print the SQLite schema that rules and `query` read
     Schema,
     /// Write a synthetic organisation's inventory (for benchmarks and trying plaudit at scale)
@@ -88,18 +91,8 @@ pub struct ScanArgs {
     /// Save the crawled inventory to FILE (re-evaluate it later with --inventory)
     #[arg(long, value_name = "FILE", conflicts_with = "inventory")]
     pub save_inventory: Option<PathBuf>,
-    /// Regions to crawl, comma-separated [default: the regions enabled in each account]
-    #[arg(long, value_delimiter = ',', value_name = "REGIONS")]
-    pub regions: Vec<String>,
-    /// Role to assume in each member account [default: OrganizationAccountAccessRole]
-    #[arg(long, value_name = "NAME")]
-    pub role_name: Option<String>,
-    /// Scan only these account ids, comma-separated (adds to the config's selection)
-    #[arg(long, value_delimiter = ',', value_name = "IDS")]
-    pub accounts: Vec<String>,
-    /// No progress line on stderr
-    #[arg(long, short)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub crawl: CrawlArgs,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -118,6 +111,34 @@ pub struct ScanArgs {
     pub show_pass: bool,
     #[command(flatten)]
     pub sources: RuleSources,
+}
+
+/// Options of a live crawl (scan without --inventory, preflight).
+#[derive(Debug, Args)]
+pub struct CrawlArgs {
+    /// Regions to crawl, comma-separated [default: the regions enabled in each account]
+    #[arg(long, value_delimiter = ',', value_name = "REGIONS")]
+    pub regions: Vec<String>,
+    /// Role to assume in each member account [default: OrganizationAccountAccessRole]
+    #[arg(long, value_name = "NAME")]
+    pub role_name: Option<String>,
+    /// Scan only these account ids, comma-separated (narrows the config's selection)
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    pub accounts: Vec<String>,
+    /// No progress line on stderr
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PreflightArgs {
+    #[command(flatten)]
+    pub crawl: CrawlArgs,
+    /// Config file (YAML; see config.example.yaml)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
 }
 
 #[derive(Debug, Subcommand)]

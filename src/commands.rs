@@ -22,6 +22,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Rules(RulesCommand::Explain { id, sources }) => rules_explain(&id, &sources),
         Command::Rules(RulesCommand::Test { dir }) => rules_test(dir.as_deref()),
         Command::Query(args) => query(args),
+        Command::Preflight(args) => preflight(args),
         Command::Synth {
             accounts,
             regions,
@@ -77,22 +78,7 @@ fn scan(args: ScanArgs) -> Result<u8> {
     let inv = match args.inventory.as_deref() {
         Some(p) => inventory::load_file(p)?,
         None => {
-            let mut config = cfg.clone();
-            if !args.regions.is_empty() {
-                config.regions = args.regions.clone();
-            }
-            if let Some(r) = &args.role_name {
-                config.role.name = r.clone();
-                config.role.arn_template = None;
-            }
-            config
-                .accounts
-                .include
-                .extend(args.accounts.iter().cloned());
-            let inv = crate::crawl::crawl_blocking(&crate::crawl::CrawlOptions {
-                config,
-                progress: !args.quiet,
-            })?;
+            let inv = crate::crawl::crawl_blocking(&crawl_options(&cfg, &args.crawl))?;
             if let Some(p) = &args.save_inventory {
                 emit(Some(p), |w| {
                     serde_json::to_writer_pretty(&mut *w, &inv)?;
@@ -135,6 +121,80 @@ fn scan(args: ScanArgs) -> Result<u8> {
         return Ok(exit::OK);
     }
     Ok(exit::for_report(&report, fail_on))
+}
+
+/// The crawl settings: the config, with the command line's overrides.
+fn crawl_options(cfg: &Config, args: &crate::cli::CrawlArgs) -> crate::crawl::CrawlOptions {
+    let mut config = cfg.clone();
+    if !args.regions.is_empty() {
+        config.regions = args.regions.clone();
+    }
+    if let Some(r) = &args.role_name {
+        config.role.name = r.clone();
+        config.role.arn_template = None;
+    }
+    if !args.accounts.is_empty() {
+        config.accounts.include = args.accounts.clone();
+    }
+    crate::crawl::CrawlOptions {
+        config,
+        progress: !args.quiet,
+    }
+}
+
+fn preflight(args: crate::cli::PreflightArgs) -> Result<u8> {
+    let cfg = match &args.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    let ledger = crate::crawl::preflight_blocking(&crawl_options(&cfg, &args.crawl))?;
+    let mut accounts: Vec<&str> = ledger.iter().map(|c| c.account_id.as_str()).collect();
+    accounts.sort();
+    accounts.dedup();
+    let mut columns = vec!["account".to_string(), "access".to_string()];
+    columns.extend(crate::crawl::PREFLIGHT_APIS.iter().map(|a| a.to_string()));
+    let rows: Vec<Vec<String>> = accounts
+        .iter()
+        .map(|a| {
+            let find = |api: &str| {
+                ledger
+                    .iter()
+                    .find(|c| c.account_id == *a && c.api == api)
+                    .map(|c| c.status.as_str().to_string())
+                    .unwrap_or_else(|| "-".to_string())
+            };
+            let access = ledger
+                .iter()
+                .find(|c| {
+                    c.account_id == *a
+                        && (c.api == "sts:AssumeRole"
+                            || c.api == "sts:GetCallerIdentity"
+                            || c.status == crate::inventory::CoverageStatus::Suspended)
+                })
+                .map(|c| format!("{} ({})", c.status.as_str(), c.api))
+                .unwrap_or_else(|| "-".into());
+            let mut r = vec![a.to_string(), access];
+            r.extend(crate::crawl::PREFLIGHT_APIS.iter().map(|api| find(api)));
+            r
+        })
+        .collect();
+    print_table_like(args.format, &columns, &rows)?;
+    let gaps: Vec<_> = ledger.iter().filter(|c| c.status.is_gap()).collect();
+    for g in &gaps {
+        eprintln!(
+            "denied: {} {} {}: {} {}",
+            g.account_id,
+            g.region.as_deref().unwrap_or("*"),
+            g.api,
+            g.status.as_str(),
+            g.error.as_deref().unwrap_or("")
+        );
+    }
+    Ok(if gaps.is_empty() {
+        exit::OK
+    } else {
+        exit::INCOMPLETE
+    })
 }
 
 /// Writes to `path` through a temporary file and a rename (never a half-written file), or to

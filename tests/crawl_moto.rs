@@ -363,3 +363,57 @@ fn account_selection_limits_the_crawl() {
         "complete scan with a failing finding"
     );
 }
+
+#[test]
+fn preflight_prints_a_permission_matrix() {
+    let m = moto();
+    let out = plaudit(m)
+        .args([
+            "preflight",
+            "--format",
+            "csv",
+            "--regions",
+            "eu-west-1",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "the locked account is denied: {stdout}"
+    );
+    let mut rdr = csv::Reader::from_reader(stdout.as_bytes());
+    let header = rdr.headers().unwrap().clone();
+    assert_eq!(&header[0], "account");
+    assert!(header.iter().any(|h| h == "ec2:DescribeVpcEndpoints"));
+    let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    let row = |name: &str| rows.iter().find(|r| r[0] == id(m, name)).unwrap().clone();
+    assert!(
+        row("locked")[1].starts_with("assume_role_failed"),
+        "{:?}",
+        row("locked")
+    );
+    let provider = row("provider");
+    assert!(provider[1].starts_with("ok"));
+    assert!(provider.iter().skip(2).all(|c| c == "ok"), "{provider:?}");
+    assert!(row("closed")[1].starts_with("suspended"));
+}
+
+#[test]
+fn regions_default_to_those_enabled_in_the_account() {
+    let m = moto();
+    let out = plaudit(m)
+        .args(["scan", "--format", "json", "--quiet", "--accounts"])
+        .arg(id(m, "quiet"))
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["scan"]["regions"].as_u64().unwrap() > 2, "{}", v["scan"]);
+    let cov = v["coverage"].as_array().unwrap();
+    assert!(
+        cov.iter()
+            .any(|c| c["api"] == "ec2:DescribeRegions" && c["status"] == "ok")
+    );
+}

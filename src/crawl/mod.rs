@@ -42,10 +42,18 @@ pub struct CrawlOptions {
     pub progress: bool,
 }
 
-/// Crawls the organisation. Errors only when nothing can be scanned at all (no usable
-/// credentials); everything else becomes a coverage gap.
-pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
-    let cfg = &opts.config;
+/// Who is scanning, which accounts, and the shared gate: what a crawl and a preflight share.
+struct Prepared {
+    base: SdkConfig,
+    home: String,
+    gate: Arc<Gate>,
+    caller: String,
+    organization: Option<crate::inventory::Organization>,
+    selected: Vec<Account>,
+    skipped: Vec<Account>,
+}
+
+async fn prepare(cfg: &Config) -> Result<Prepared> {
     let base = base_config(cfg).await;
     let home = base
         .region()
@@ -74,7 +82,8 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
     let mut selected = Vec::new();
     let mut skipped = Vec::new();
     for a in found.accounts {
-        if discover::excluded(&a, &cfg.accounts, &ou_ids).is_some() {
+        if let Some(why) = discover::excluded(&a, &cfg.accounts, &ou_ids) {
+            tracing_line(&format!("account {} left out: {why}", a.id));
             continue;
         }
         match discover::is_scannable(&a) {
@@ -93,7 +102,30 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
             }
         }
     }
+    Ok(Prepared {
+        base,
+        home,
+        gate,
+        caller,
+        organization: found.organization,
+        selected,
+        skipped,
+    })
+}
 
+/// Crawls the organisation. Errors only when nothing can be scanned at all (no usable
+/// credentials); everything else becomes a coverage gap.
+pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
+    let cfg = &opts.config;
+    let Prepared {
+        base,
+        home,
+        gate,
+        caller,
+        organization,
+        selected,
+        skipped,
+    } = prepare(cfg).await?;
     let total = selected.len();
     let ticker = opts.progress.then(|| spawn_progress(gate.clone(), total));
 
@@ -170,7 +202,7 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
     Ok(Inventory {
         schema_version: SCHEMA_VERSION,
         collected_at: Some(chrono::Utc::now()),
-        organization: found.organization,
+        organization,
         accounts,
         coverage: gate.ledger(),
     })
@@ -205,19 +237,21 @@ struct RegionClients {
     elb: aws_sdk_elasticloadbalancingv2::Client,
 }
 
-async fn crawl_account(
+/// Credentials for an account: the caller's own for the caller's account, AssumeRole for the
+/// others. Proves they work (this is where AssumeRole happens) and belong to the account; a
+/// failure is recorded in the ledger and gives `None`.
+async fn enter_account(
     base: &SdkConfig,
     gate: &Gate,
     cfg: &Config,
     caller: &str,
     home: &str,
-    mut acct: Account,
-) -> (Account, Vec<RegionClients>) {
-    // The caller's own account is scanned with the caller's credentials.
-    let conf = if acct.id == caller {
+    account: &str,
+) -> Option<SdkConfig> {
+    let conf = if account == caller {
         base.clone()
     } else {
-        let mut b = aws_config::sts::AssumeRoleProvider::builder(cfg.role.arn_for(&acct.id))
+        let mut b = aws_config::sts::AssumeRoleProvider::builder(cfg.role.arn_for(account))
             .session_name(cfg.role.session_name.clone())
             .session_length(Duration::from_secs(u64::from(cfg.role.duration_seconds)))
             .region(AwsRegion::new(home.to_string()))
@@ -232,52 +266,52 @@ async fn crawl_account(
             )
             .build()
     };
-    // Prove the credentials work (this is where AssumeRole happens) and that they are the
-    // account's own.
     let sts = aws_sdk_sts::Client::new(&conf);
     // The caller's account is entered without AssumeRole; the ledger says which way it was.
-    let how = if acct.id == caller {
+    let how = if account == caller {
         "sts:GetCallerIdentity"
     } else {
         "sts:AssumeRole"
     };
     let who = gate
-        .call(&acct.id, "*", how, || sts.get_caller_identity().send())
+        .call(account, "*", how, || sts.get_caller_identity().send())
         .await;
+    let failed = |error: Option<String>| {
+        gate.record(
+            account,
+            None,
+            how,
+            Outcome {
+                status: CoverageStatus::AssumeRoleFailed,
+                error,
+            },
+        );
+        None
+    };
     match who {
-        Ok(w) if w.account() == Some(acct.id.as_str()) => {
-            gate.record(&acct.id, None, how, Outcome::ok());
+        Ok(w) if w.account() == Some(account) => {
+            gate.record(account, None, how, Outcome::ok());
+            Some(conf)
         }
-        Ok(w) => {
-            gate.record(
-                &acct.id,
-                None,
-                how,
-                Outcome {
-                    status: CoverageStatus::AssumeRoleFailed,
-                    error: Some(format!(
-                        "the role's credentials belong to account {}, not {}",
-                        w.account().unwrap_or("?"),
-                        acct.id
-                    )),
-                },
-            );
-            return (acct, Vec::new());
-        }
-        Err(e) => {
-            let o = classify(&e);
-            gate.record(
-                &acct.id,
-                None,
-                how,
-                Outcome {
-                    status: CoverageStatus::AssumeRoleFailed,
-                    error: o.error,
-                },
-            );
-            return (acct, Vec::new());
-        }
+        Ok(w) => failed(Some(format!(
+            "the role's credentials belong to account {}, not {account}",
+            w.account().unwrap_or("?")
+        ))),
+        Err(e) => failed(classify(&e).error),
     }
+}
+
+async fn crawl_account(
+    base: &SdkConfig,
+    gate: &Gate,
+    cfg: &Config,
+    caller: &str,
+    home: &str,
+    mut acct: Account,
+) -> (Account, Vec<RegionClients>) {
+    let Some(conf) = enter_account(base, gate, cfg, caller, home, &acct.id).await else {
+        return (acct, Vec::new());
+    };
 
     let regions: Vec<String> = if !cfg.regions.is_empty() {
         cfg.regions.clone()
@@ -386,6 +420,100 @@ pub fn summarise(ledger: &[crate::inventory::CoverageEntry]) -> BTreeMap<Coverag
         *m.entry(c.status).or_insert(0) += 1;
     }
     m
+}
+
+/// The APIs a preflight probes in each account, one cheap call each.
+pub const PREFLIGHT_APIS: [&str; 6] = [
+    "ec2:DescribeAvailabilityZones",
+    "ec2:DescribeVpcEndpointServiceConfigurations",
+    "ec2:DescribeVpcEndpoints",
+    "ec2:DescribeVpcEndpointConnections",
+    "ec2:DescribeSecurityGroupRules",
+    "elasticloadbalancing:DescribeLoadBalancers",
+];
+
+/// Assumes the role in every selected account and makes one cheap call per API family in
+/// one region (the first configured, or the home region). Returns the ledger: the
+/// permission matrix.
+pub async fn preflight(opts: &CrawlOptions) -> Result<Vec<crate::inventory::CoverageEntry>> {
+    let cfg = &opts.config;
+    let p = prepare(cfg).await?;
+    let region = cfg
+        .regions
+        .first()
+        .cloned()
+        .unwrap_or_else(|| p.home.clone());
+    let gate = &p.gate;
+    futures::stream::iter(p.selected.iter())
+        .map(|acct| {
+            let region = region.clone();
+            let (base, caller, home) = (&p.base, &p.caller, &p.home);
+            async move {
+                let Some(conf) = enter_account(base, gate, cfg, caller, home, &acct.id).await
+                else {
+                    return;
+                };
+                let r = AwsRegion::new(region.clone());
+                let ec2 = aws_sdk_ec2::Client::from_conf(
+                    aws_sdk_ec2::config::Builder::from(&conf)
+                        .region(r.clone())
+                        .build(),
+                );
+                let elb = aws_sdk_elasticloadbalancingv2::Client::from_conf(
+                    aws_sdk_elasticloadbalancingv2::config::Builder::from(&conf)
+                        .region(r)
+                        .build(),
+                );
+                let (a, rg) = (acct.id.as_str(), region.as_str());
+                let rec = |api: &str, o: Outcome| gate.record(a, Some(rg), api, o);
+                macro_rules! probe {
+                    ($api:expr, $call:expr) => {
+                        match gate.call(a, rg, $api, || $call).await {
+                            Ok(_) => rec($api, Outcome::ok()),
+                            Err(e) => rec($api, classify(&e)),
+                        }
+                    };
+                }
+                probe!(PREFLIGHT_APIS[0], ec2.describe_availability_zones().send());
+                probe!(
+                    PREFLIGHT_APIS[1],
+                    ec2.describe_vpc_endpoint_service_configurations()
+                        .max_results(5)
+                        .send()
+                );
+                probe!(
+                    PREFLIGHT_APIS[2],
+                    ec2.describe_vpc_endpoints().max_results(5).send()
+                );
+                probe!(
+                    PREFLIGHT_APIS[3],
+                    ec2.describe_vpc_endpoint_connections()
+                        .max_results(5)
+                        .send()
+                );
+                probe!(
+                    PREFLIGHT_APIS[4],
+                    ec2.describe_security_group_rules().max_results(5).send()
+                );
+                probe!(
+                    PREFLIGHT_APIS[5],
+                    elb.describe_load_balancers().page_size(1).send()
+                );
+            }
+        })
+        .buffer_unordered(cfg.crawl.accounts.max(1))
+        .collect::<Vec<()>>()
+        .await;
+    Ok(gate.ledger())
+}
+
+/// Builds a runtime and runs a preflight (for the synchronous command layer).
+pub fn preflight_blocking(opts: &CrawlOptions) -> Result<Vec<crate::inventory::CoverageEntry>> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(preflight(opts))
 }
 
 /// Builds a runtime and crawls (for the synchronous command layer).
