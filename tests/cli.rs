@@ -180,14 +180,17 @@ fn json_output_has_the_documented_shape() {
     // Counts agree with the findings.
     let fails = findings.iter().filter(|f| f["status"] == "fail").count();
     assert_eq!(scan["counts"]["fail"], fails);
-    // Every core rule both passes and fails somewhere in the demo.
-    for rule in [
-        "private-dns-unverified",
-        "service-az-coverage",
-        "endpoint-az-coverage",
-        "alb-sg-blocks-nlb",
-        "orphaned-connection",
-    ] {
+    // Every rule of the catalogue both passes and fails somewhere in the demo.
+    let (_, list, _) = stdout_of(plaudit().args(["rules", "list", "--format", "json"]));
+    let list: Value = serde_json::from_str(&list).unwrap();
+    let ids: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(ids.len() >= 15, "{ids:?}");
+    for rule in &ids {
         for status in ["pass", "fail"] {
             assert!(
                 findings

@@ -17,10 +17,20 @@ macro_rules! builtin {
 
 builtin!(
     "alb-sg-blocks-nlb",
+    "cross-region-unsupported",
     "endpoint-az-coverage",
+    "endpoint-private-dns-disabled",
+    "endpoint-sg-open-to-world",
+    "nlb-sg-blocks-consumers",
+    "nlb-target-group-empty",
     "orphaned-connection",
+    "principal-outside-org",
     "private-dns-unverified",
+    "service-abandoned",
     "service-az-coverage",
+    "service-open-without-acceptance",
+    "service-unhealthy-in-az",
+    "vpc-dns-blocks-private-dns",
 );
 
 /// Parses the built-in rules.

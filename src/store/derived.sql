@@ -64,9 +64,9 @@ CREATE VIEW nlb_alb_chain AS
 CREATE VIEW ingress_rules AS
   SELECT * FROM security_group_rules WHERE direction = 'ingress';
 
--- Gaps only.
+-- Gaps only (a suspended account is skipped on purpose, not a gap).
 CREATE VIEW coverage_gaps AS
-  SELECT * FROM coverage WHERE status <> 'ok';
+  SELECT * FROM coverage WHERE status NOT IN ('ok', 'suspended');
 
 -- The addresses a load balancer's traffic comes from: its nodes' private IPs, or, where
 -- those are unknown, the CIDRs of its subnets. kind is 'ip' or 'subnet'.
