@@ -195,7 +195,7 @@ fn json_output_has_the_documented_shape() {
             assert!(
                 findings
                     .iter()
-                    .any(|f| f["rule_id"] == rule && f["status"] == status),
+                    .any(|f| f["rule_id"] == *rule && f["status"] == status),
                 "demo has no {status} for {rule}"
             );
         }
