@@ -7,6 +7,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = plaudit::cli::Cli::parse();
+    init_logs(cli.verbose);
     match plaudit::commands::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
@@ -29,4 +30,21 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
             || c.downcast_ref::<serde_json::Error>()
                 .is_some_and(|e| e.io_error_kind() == Some(BrokenPipe))
     })
+}
+
+/// Logs go to stderr, never stdout (which may carry CSV or JSON). `RUST_LOG` wins over `-v`.
+fn init_logs(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "plaudit=warn",
+        1 => "plaudit=info",
+        2 => "plaudit=debug,aws_config=info",
+        _ => "plaudit=trace,aws_config=debug,aws_smithy_runtime=debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }

@@ -417,3 +417,31 @@ fn regions_default_to_those_enabled_in_the_account() {
             .any(|c| c["api"] == "ec2:DescribeRegions" && c["status"] == "ok")
     );
 }
+
+#[test]
+fn verbose_logs_go_to_stderr_and_never_show_credentials() {
+    let m = moto();
+    let out = plaudit(m)
+        .env("AWS_SECRET_ACCESS_KEY", "canary-secret-7f3a")
+        .args([
+            "scan",
+            "-vv",
+            "--format",
+            "json",
+            "--regions",
+            "eu-west-1",
+            "--quiet",
+            "--accounts",
+        ])
+        .arg(id(m, "consumer-b"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("request"), "per-call logs at -vv: {stderr}");
+    assert!(stderr.contains("account done"), "{stderr}");
+    assert!(
+        !stderr.contains("canary-secret-7f3a"),
+        "a credential was logged"
+    );
+    let _: Value = serde_json::from_slice(&out.stdout).expect("stdout stays pure JSON");
+}

@@ -132,9 +132,11 @@ impl Gate {
         let _g = self.global.acquire().await.expect("semaphore never closed");
         self.rate(account, region, api).until_ready().await;
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(account, region, api, "request");
         let r = f().await;
         if r.is_err() {
             self.counters.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(account, region, api, "request failed");
         }
         r
     }
@@ -154,6 +156,16 @@ impl Gate {
             status: outcome.status,
             error: outcome.error,
         };
+        if entry.status.is_gap() {
+            tracing::warn!(
+                account,
+                region = region.unwrap_or("*"),
+                api,
+                status = entry.status.as_str(),
+                error = entry.error.as_deref().unwrap_or(""),
+                "coverage gap"
+            );
+        }
         let mut l = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
         match l.get(&key) {
             Some(old) if old.status.is_gap() => {}

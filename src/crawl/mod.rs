@@ -137,8 +137,10 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
             let caller = caller.clone();
             let home = home.clone();
             async move {
+                let id = acct.id.clone();
                 let r = crawl_account(&base, &gate, cfg, &caller, &home, acct).await;
-                gate.counters.accounts_done.fetch_add(1, Ordering::Relaxed);
+                let done = gate.counters.accounts_done.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::info!(account = %id, regions = r.0.regions.len(), "account done ({done}/{total})");
                 r
             }
         })
@@ -209,9 +211,7 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
 }
 
 fn tracing_line(msg: &str) {
-    if std::env::var_os("PLAUDIT_VERBOSE").is_some() {
-        eprintln!("plaudit: {msg}");
-    }
+    tracing::info!("{msg}");
 }
 
 async fn base_config(cfg: &Config) -> SdkConfig {
