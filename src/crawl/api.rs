@@ -181,6 +181,54 @@ impl Gate {
     }
 }
 
+/// Follows `NextToken`/`Marker` to the last page, each page through [`Gate::call`]. `None`
+/// when a page failed (the listing is then incomplete, and the ledger says why) or AWS sent
+/// the same token twice; the API's ledger entry is written either way.
+pub async fn paginate<T, E, R, F, Fut>(
+    gate: &Gate,
+    account: &str,
+    region: Option<&str>,
+    api: &str,
+    mut f: F,
+) -> Option<Vec<T>>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: Debug,
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<(Vec<T>, Option<String>), SdkError<E, R>>>,
+{
+    let mut all = Vec::new();
+    let mut token: Option<String> = None;
+    let mut seen = std::collections::BTreeSet::new();
+    loop {
+        let t = token.clone();
+        match gate
+            .call(account, region.unwrap_or("*"), api, || f(t))
+            .await
+        {
+            Ok((items, next)) => {
+                all.extend(items);
+                match next.filter(|n| !n.is_empty()) {
+                    None => break,
+                    Some(n) if !seen.insert(n.clone()) => {
+                        let error = Some("AWS returned the same pagination token twice".into());
+                        let status = CoverageStatus::Error;
+                        gate.record(account, region, api, Outcome { status, error });
+                        return None;
+                    }
+                    Some(n) => token = Some(n),
+                }
+            }
+            Err(e) => {
+                gate.record(account, region, api, classify(&e));
+                return None;
+            }
+        }
+    }
+    gate.record(account, region, api, Outcome::ok());
+    Some(all)
+}
+
 /// The ledger outcome of one API.
 #[derive(Debug, Clone)]
 pub struct Outcome {

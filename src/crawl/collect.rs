@@ -62,58 +62,56 @@ impl RegionCtx<'_> {
         }
     }
 
-    /// Follows `NextToken`/`Marker` to the last page. `None` when a page failed: then the
-    /// listing is incomplete, and the ledger says why.
-    async fn pages<T, E, R, F, Fut>(&self, api: &str, mut f: F) -> Option<Vec<T>>
+    /// Follows `NextToken`/`Marker` to the last page (see [`paginate`]).
+    async fn pages<T, E, R, F, Fut>(&self, api: &str, f: F) -> Option<Vec<T>>
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
         F: FnMut(Option<String>) -> Fut,
         Fut: Future<Output = Result<(Vec<T>, Option<String>), SdkError<E, R>>>,
     {
-        let mut all = Vec::new();
-        let mut token: Option<String> = None;
-        let mut seen = BTreeSet::new();
-        loop {
-            let t = token.clone();
-            match self
-                .gate
-                .call(self.account, self.region, api, || f(t))
-                .await
-            {
-                Ok((items, next)) => {
-                    all.extend(items);
-                    match next.filter(|n| !n.is_empty()) {
-                        None => break,
-                        Some(n) => {
-                            if !seen.insert(n.clone()) {
-                                self.gate.record(
-                                    self.account,
-                                    Some(self.region),
-                                    api,
-                                    Outcome {
-                                        status: CoverageStatus::Error,
-                                        error: Some(
-                                            "AWS returned the same pagination token twice".into(),
-                                        ),
-                                    },
-                                );
-                                return None;
-                            }
-                            token = Some(n);
-                        }
-                    }
-                }
-                Err(e) => {
-                    self.gate
-                        .record(self.account, Some(self.region), api, classify(&e));
-                    return None;
-                }
-            }
-        }
-        self.ok(api);
-        Some(all)
+        super::api::paginate(self.gate, self.account, Some(self.region), api, f).await
     }
+}
+
+/// A paginated EC2 listing (`MaxResults` + `NextToken`), optionally filtered by id:
+/// `ec2_listing!(ctx, "ec2:DescribeVpcEndpoints", describe_vpc_endpoints, vpc_endpoints)` or
+/// `… , filter "vpc-id" = ids)`. EC2 wants at least 5 per page on filtered calls.
+macro_rules! ec2_listing {
+    ($ctx:expr, $api:literal, $op:ident, $items:ident) => {{
+        let ec2 = &$ctx.ec2;
+        let ps = $ctx.page_size;
+        $ctx.pages($api, move |t| async move {
+            let o = ec2
+                .$op()
+                .set_max_results(ps)
+                .set_next_token(t)
+                .send()
+                .await?;
+            Ok((o.$items().to_vec(), o.next_token().map(str::to_string)))
+        })
+    }};
+    ($ctx:expr, $api:literal, $op:ident, $items:ident, filter $name:literal = $values:expr) => {{
+        let ec2 = &$ctx.ec2;
+        let ps = $ctx.page_size.map(|p| p.max(5));
+        let values: Vec<String> = $values;
+        $ctx.pages($api, move |t| {
+            let filter = Filter::builder()
+                .name($name)
+                .set_values(Some(values.clone()))
+                .build();
+            async move {
+                let o = ec2
+                    .$op()
+                    .filters(filter)
+                    .set_max_results(ps)
+                    .set_next_token(t)
+                    .send()
+                    .await?;
+                Ok((o.$items().to_vec(), o.next_token().map(str::to_string)))
+            }
+        })
+    }};
 }
 
 /// Collects one account-region.
@@ -129,45 +127,24 @@ pub async fn collect_region(ctx: &RegionCtx<'_>) -> Region {
     let azs = ctx.one("ec2:DescribeAvailabilityZones", || {
         ec2.describe_availability_zones().send()
     });
-    let services = ctx.pages(
+    let services = ec2_listing!(
+        ctx,
         "ec2:DescribeVpcEndpointServiceConfigurations",
-        |t| async move {
-            let o = ec2
-                .describe_vpc_endpoint_service_configurations()
-                .set_max_results(ps)
-                .set_next_token(t)
-                .send()
-                .await?;
-            Ok((
-                o.service_configurations().to_vec(),
-                o.next_token().map(str::to_string),
-            ))
-        },
+        describe_vpc_endpoint_service_configurations,
+        service_configurations
     );
-    let connections = ctx.pages("ec2:DescribeVpcEndpointConnections", |t| async move {
-        let o = ec2
-            .describe_vpc_endpoint_connections()
-            .set_max_results(ps)
-            .set_next_token(t)
-            .send()
-            .await?;
-        Ok((
-            o.vpc_endpoint_connections().to_vec(),
-            o.next_token().map(str::to_string),
-        ))
-    });
-    let endpoints = ctx.pages("ec2:DescribeVpcEndpoints", |t| async move {
-        let o = ec2
-            .describe_vpc_endpoints()
-            .set_max_results(ps)
-            .set_next_token(t)
-            .send()
-            .await?;
-        Ok((
-            o.vpc_endpoints().to_vec(),
-            o.next_token().map(str::to_string),
-        ))
-    });
+    let connections = ec2_listing!(
+        ctx,
+        "ec2:DescribeVpcEndpointConnections",
+        describe_vpc_endpoint_connections,
+        vpc_endpoint_connections
+    );
+    let endpoints = ec2_listing!(
+        ctx,
+        "ec2:DescribeVpcEndpoints",
+        describe_vpc_endpoints,
+        vpc_endpoints
+    );
     let (azs, services, connections, endpoints) =
         futures::join!(azs, services, connections, endpoints);
 
@@ -335,26 +312,14 @@ async fn collect_vpcs(ctx: &RegionCtx<'_>, ids: &BTreeSet<String>) -> Vec<Vpc> {
         return Vec::new();
     }
     let ec2 = &ctx.ec2;
-    let list: Vec<String> = ids.iter().cloned().collect();
-    let Some(vpcs) = ctx
-        .pages("ec2:DescribeVpcs", |t| {
-            let list = list.clone();
-            async move {
-                let o = ec2
-                    .describe_vpcs()
-                    .filters(
-                        Filter::builder()
-                            .name("vpc-id")
-                            .set_values(Some(list))
-                            .build(),
-                    )
-                    .set_next_token(t)
-                    .send()
-                    .await?;
-                Ok((o.vpcs().to_vec(), o.next_token().map(str::to_string)))
-            }
-        })
-        .await
+    let Some(vpcs) = ec2_listing!(
+        ctx,
+        "ec2:DescribeVpcs",
+        describe_vpcs,
+        vpcs,
+        filter "vpc-id" = ids.iter().cloned().collect()
+    )
+    .await
     else {
         return Vec::new();
     };
@@ -399,27 +364,13 @@ async fn collect_subnets(ctx: &RegionCtx<'_>, vpc_ids: &BTreeSet<String>) -> Vec
     if vpc_ids.is_empty() {
         return Vec::new();
     }
-    let ec2 = &ctx.ec2;
-    let ps = ctx.page_size;
-    let list: Vec<String> = vpc_ids.iter().cloned().collect();
-    ctx.pages("ec2:DescribeSubnets", |t| {
-        let list = list.clone();
-        async move {
-            let o = ec2
-                .describe_subnets()
-                .filters(
-                    Filter::builder()
-                        .name("vpc-id")
-                        .set_values(Some(list))
-                        .build(),
-                )
-                .set_max_results(ps.map(|p| p.max(5)))
-                .set_next_token(t)
-                .send()
-                .await?;
-            Ok((o.subnets().to_vec(), o.next_token().map(str::to_string)))
-        }
-    })
+    ec2_listing!(
+        ctx,
+        "ec2:DescribeSubnets",
+        describe_subnets,
+        subnets,
+        filter "vpc-id" = vpc_ids.iter().cloned().collect()
+    )
     .await
     .unwrap_or_default()
     .into_iter()
@@ -447,51 +398,20 @@ async fn collect_security_groups(
     if ids.is_empty() {
         return Vec::new();
     }
-    let ec2 = &ctx.ec2;
-    let ps = ctx.page_size;
-    let list: Vec<String> = ids.iter().cloned().collect();
-    let groups = ctx.pages("ec2:DescribeSecurityGroups", |t| {
-        let list = list.clone();
-        async move {
-            let o = ec2
-                .describe_security_groups()
-                .filters(
-                    Filter::builder()
-                        .name("group-id")
-                        .set_values(Some(list))
-                        .build(),
-                )
-                .set_max_results(ps.map(|p| p.max(5)))
-                .set_next_token(t)
-                .send()
-                .await?;
-            Ok((
-                o.security_groups().to_vec(),
-                o.next_token().map(str::to_string),
-            ))
-        }
-    });
-    let rules = ctx.pages("ec2:DescribeSecurityGroupRules", |t| {
-        let list = list.clone();
-        async move {
-            let o = ec2
-                .describe_security_group_rules()
-                .filters(
-                    Filter::builder()
-                        .name("group-id")
-                        .set_values(Some(list))
-                        .build(),
-                )
-                .set_max_results(ps.map(|p| p.max(5)))
-                .set_next_token(t)
-                .send()
-                .await?;
-            Ok((
-                o.security_group_rules().to_vec(),
-                o.next_token().map(str::to_string),
-            ))
-        }
-    });
+    let groups = ec2_listing!(
+        ctx,
+        "ec2:DescribeSecurityGroups",
+        describe_security_groups,
+        security_groups,
+        filter "group-id" = ids.iter().cloned().collect()
+    );
+    let rules = ec2_listing!(
+        ctx,
+        "ec2:DescribeSecurityGroupRules",
+        describe_security_group_rules,
+        security_group_rules,
+        filter "group-id" = ids.iter().cloned().collect()
+    );
     let (groups, rules) = futures::join!(groups, rules);
     let mut by_group: BTreeMap<String, Vec<SecurityGroupRule>> = BTreeMap::new();
     for r in rules.unwrap_or_default() {

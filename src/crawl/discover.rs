@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_organizations::Client;
 
-use super::api::{Gate, classify};
+use super::api::{Gate, classify, paginate};
 use crate::config::AccountSelection;
 use crate::inventory::{Account, CoverageStatus, Organization};
 
@@ -87,52 +87,32 @@ pub async fn discover(
     }
 
     // ListAccounts: at most 20 per page.
-    let mut token: Option<String> = None;
-    let mut listed = Vec::new();
-    loop {
-        let t = token.clone();
-        let page = gate
-            .call(caller_account, GLOBAL, "organizations:ListAccounts", || {
-                client.list_accounts().set_next_token(t).send()
-            })
-            .await;
-        match page {
-            Ok(p) => {
-                for a in p.accounts() {
-                    listed.push(Account {
-                        id: a.id().unwrap_or_default().to_string(),
-                        name: a.name().unwrap_or_default().to_string(),
-                        email: a.email().unwrap_or_default().to_string(),
-                        #[allow(deprecated)]
-                        status: a
-                            .status()
-                            .map(|s| s.as_str().to_string())
-                            .unwrap_or_else(|| "ACTIVE".into()),
-                        ..Default::default()
-                    });
-                }
-                token = p.next_token().map(str::to_string);
-                if token.is_none() {
-                    gate.record(
-                        caller_account,
-                        None,
-                        "organizations:ListAccounts",
-                        super::api::Outcome::ok(),
-                    );
-                    break;
-                }
-            }
-            Err(e) => {
-                gate.record(
-                    caller_account,
-                    None,
-                    "organizations:ListAccounts",
-                    classify(&e),
-                );
-                break;
-            }
-        }
-    }
+    let listed: Vec<Account> = paginate(
+        gate,
+        caller_account,
+        None,
+        "organizations:ListAccounts",
+        |t| async move {
+            let p = client.list_accounts().set_next_token(t).send().await?;
+            Ok((p.accounts().to_vec(), p.next_token().map(str::to_string)))
+        },
+    )
+    .await
+    .unwrap_or_default()
+    .iter()
+    .map(|a| Account {
+        id: a.id().unwrap_or_default().to_string(),
+        name: a.name().unwrap_or_default().to_string(),
+        email: a.email().unwrap_or_default().to_string(),
+        #[allow(deprecated)]
+        status: a
+            .status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|| "ACTIVE".into()),
+        ..Default::default()
+    })
+    .collect();
+    let mut listed = listed;
 
     let (paths, ou_ids) = ou_paths(client, gate, caller_account).await;
     out.ou_ids = ou_ids;
@@ -201,92 +181,64 @@ async fn ou_paths(
     // (parent id, its path)
     let mut stack: Vec<(String, String)> = roots.into_iter().map(|r| (r, String::new())).collect();
     while let Some((parent, path)) = stack.pop() {
-        let mut token = None;
-        loop {
-            let (p, t) = (parent.clone(), token.clone());
-            match gate
-                .call(
-                    caller,
-                    GLOBAL,
-                    "organizations:ListAccountsForParent",
-                    || {
-                        client
-                            .list_accounts_for_parent()
-                            .parent_id(p)
-                            .set_next_token(t)
-                            .send()
-                    },
-                )
-                .await
-            {
-                Ok(page) => {
-                    for a in page.accounts() {
-                        if let Some(id) = a.id() {
-                            paths.insert(
-                                id.to_string(),
-                                if path.is_empty() {
-                                    "/".into()
-                                } else {
-                                    path.clone()
-                                },
-                            );
-                        }
-                    }
-                    token = page.next_token().map(str::to_string);
-                    if token.is_none() {
-                        break;
-                    }
+        let p = parent.clone();
+        let accounts = paginate(
+            gate,
+            caller,
+            None,
+            "organizations:ListAccountsForParent",
+            |t| {
+                let p = p.clone();
+                async move {
+                    let page = client
+                        .list_accounts_for_parent()
+                        .parent_id(p)
+                        .set_next_token(t)
+                        .send()
+                        .await?;
+                    Ok((
+                        page.accounts().to_vec(),
+                        page.next_token().map(str::to_string),
+                    ))
                 }
-                Err(e) => {
-                    gate.record(
-                        caller,
-                        None,
-                        "organizations:ListAccountsForParent",
-                        classify(&e),
-                    );
-                    break;
+            },
+        );
+        let children = paginate(
+            gate,
+            caller,
+            None,
+            "organizations:ListOrganizationalUnitsForParent",
+            |t| {
+                let p = p.clone();
+                async move {
+                    let page = client
+                        .list_organizational_units_for_parent()
+                        .parent_id(p)
+                        .set_next_token(t)
+                        .send()
+                        .await?;
+                    Ok((
+                        page.organizational_units().to_vec(),
+                        page.next_token().map(str::to_string),
+                    ))
                 }
+            },
+        );
+        let (accounts, children) = futures::join!(accounts, children);
+        let here = if path.is_empty() {
+            "/".to_string()
+        } else {
+            path.clone()
+        };
+        for a in accounts.unwrap_or_default() {
+            if let Some(id) = a.id() {
+                paths.insert(id.to_string(), here.clone());
             }
         }
-        let mut token = None;
-        loop {
-            let (p, t) = (parent.clone(), token.clone());
-            match gate
-                .call(
-                    caller,
-                    GLOBAL,
-                    "organizations:ListOrganizationalUnitsForParent",
-                    || {
-                        client
-                            .list_organizational_units_for_parent()
-                            .parent_id(p)
-                            .set_next_token(t)
-                            .send()
-                    },
-                )
-                .await
-            {
-                Ok(page) => {
-                    for ou in page.organizational_units() {
-                        if let (Some(id), Some(name)) = (ou.id(), ou.name()) {
-                            stack.push((id.to_string(), format!("{path}/{name}")));
-                            ous.insert(id.to_string(), format!("{path}/{name}"));
-                        }
-                    }
-                    token = page.next_token().map(str::to_string);
-                    if token.is_none() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    gate.record(
-                        caller,
-                        None,
-                        "organizations:ListOrganizationalUnitsForParent",
-                        classify(&e),
-                    );
-                    break;
-                }
+        for ou in children.unwrap_or_default() {
+            if let (Some(id), Some(name)) = (ou.id(), ou.name()) {
+                stack.push((id.to_string(), format!("{path}/{name}")));
+                ous.insert(id.to_string(), format!("{path}/{name}"));
             }
         }
     }
