@@ -15,7 +15,7 @@ pub mod api;
 pub mod collect;
 pub mod discover;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -411,15 +411,6 @@ fn spawn_progress(gate: Arc<Gate>, total: usize) -> tokio::task::JoinHandle<()> 
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     })
-}
-
-/// Account-wide and regional outcomes, grouped, for messages.
-pub fn summarise(ledger: &[crate::inventory::CoverageEntry]) -> BTreeMap<CoverageStatus, usize> {
-    let mut m = BTreeMap::new();
-    for c in ledger {
-        *m.entry(c.status).or_insert(0) += 1;
-    }
-    m
 }
 
 /// The APIs a preflight probes in each account, one cheap call each.

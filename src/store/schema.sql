@@ -139,6 +139,7 @@ CREATE TABLE endpoint_service_load_balancers (
   lb_kind TEXT NOT NULL              -- network, gateway
 );
 CREATE INDEX eslb_svc ON endpoint_service_load_balancers (service_id);
+CREATE INDEX eslb_lb ON endpoint_service_load_balancers (lb_arn);
 
 -- The AZs a service is offered in (provider's names, resolved to IDs with the provider's map).
 CREATE TABLE endpoint_service_zones (
@@ -168,6 +169,7 @@ CREATE TABLE endpoint_connections (
   created_at TEXT, endpoint_region TEXT
 );
 CREATE INDEX ec_ep ON endpoint_connections (endpoint_id);
+CREATE INDEX ec_svc ON endpoint_connections (service_id, state);
 
 -- VPC endpoints, consumer side.
 CREATE TABLE vpc_endpoints (
