@@ -57,6 +57,21 @@ pub enum Command {
     /// Check access before a long scan: assume the role in every selected account and make one
     /// cheap call per API family; prints a permission matrix (exit 3 when something is denied)
     Preflight(PreflightArgs),
+    /// Join inventories saved by separate scans (shards) into one, ledgers included
+    #[command(after_help = concat!(
+        "Example:\n",
+        "  plaudit scan --shard 1/2 --save-inventory s1.json   # on one machine\n",
+        "  plaudit scan --shard 2/2 --save-inventory s2.json   # on another\n",
+        "  plaudit merge s1.json s2.json -o org.json && plaudit scan --inventory org.json"
+    ))]
+    Merge {
+        /// Inventory files to join
+        #[arg(required = true, num_args = 2..)]
+        inputs: Vec<PathBuf>,
+        /// Where to write the merged inventory [default: stdout]
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Print the SQLite schema that rules and `query` read
     Schema,
     /// Write a synthetic organisation's inventory (for benchmarks and trying plaudit at scale)
@@ -131,6 +146,33 @@ pub struct CrawlArgs {
     /// No progress line on stderr
     #[arg(long, short)]
     pub quiet: bool,
+    /// Crawl only shard K of N (1-based): a stable 1/N of the selected accounts. Save each
+    /// shard's inventory and join them with `plaudit merge`
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+}
+
+/// `K/N`: the K-th of N shards, 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("`{s}` is not K/N with 1 <= K <= N (e.g. 2/8)");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count): (u32, u32) = (
+            k.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
 }
 
 #[derive(Debug, Args)]

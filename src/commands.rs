@@ -23,6 +23,28 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Rules(RulesCommand::Test { dir }) => rules_test(dir.as_deref()),
         Command::Query(args) => query(args),
         Command::Preflight(args) => preflight(args),
+        Command::Merge { inputs, output } => {
+            let mut invs = Vec::new();
+            for p in &inputs {
+                invs.push(inventory::load_file(p)?);
+            }
+            let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+            let merged = inventory::merge::merge(invs, &names)
+                .map_err(|e| anyhow::anyhow!("cannot merge: {e}"))?;
+            emit(output.as_deref(), |w| {
+                serde_json::to_writer_pretty(&mut *w, &merged)?;
+                writeln!(w)?;
+                Ok(())
+            })?;
+            eprintln!(
+                "merged {} inventories: {} accounts, {} account-regions, {} coverage gaps",
+                inputs.len(),
+                merged.accounts.len(),
+                merged.account_regions(),
+                merged.gaps().count()
+            );
+            Ok(exit::OK)
+        }
         Command::Synth {
             accounts,
             regions,
@@ -139,6 +161,7 @@ fn crawl_options(cfg: &Config, args: &crate::cli::CrawlArgs) -> crate::crawl::Cr
     crate::crawl::CrawlOptions {
         config,
         progress: !args.quiet,
+        shard: args.shard.map(|s| (s.index - 1, s.count)),
     }
 }
 

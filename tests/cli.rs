@@ -516,3 +516,55 @@ fn broken_pipe_exits_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(status.code() == Some(0), "{status:?} {err}");
 }
+
+#[test]
+fn merged_shards_evaluate_like_the_whole() {
+    use plaudit::inventory::merge::shard_of;
+    let dir = tempfile::tempdir().unwrap();
+    let whole = demo_json();
+    let mut paths = Vec::new();
+    for k in 0..3u32 {
+        let mut part = whole.clone();
+        part["accounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|a| shard_of(a["id"].as_str().unwrap(), 3) == k);
+        part["coverage"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|c| shard_of(c["account_id"].as_str().unwrap(), 3) == k);
+        let p = dir.path().join(format!("shard-{k}.json"));
+        std::fs::write(&p, serde_json::to_string(&part).unwrap()).unwrap();
+        paths.push(p);
+    }
+    let merged = dir.path().join("merged.json");
+    let (code, _, err) = stdout_of(plaudit().arg("merge").args(&paths).arg("-o").arg(&merged));
+    assert_eq!(code, 0, "{err}");
+    let json = |inv: &Path| {
+        let (_, out, _) = stdout_of(
+            plaudit()
+                .args(["scan", "--format", "json", "--inventory"])
+                .arg(inv),
+        );
+        serde_json::from_str::<Value>(&out).unwrap()
+    };
+    let (a, b) = (json(&demo()), json(&merged));
+    assert_eq!(
+        a["findings"], b["findings"],
+        "cross-account rules must see every shard"
+    );
+    assert_eq!(a["coverage"], b["coverage"]);
+
+    // Merging a shard with itself is an overlap, refused with both file names.
+    let (code, _, err) = stdout_of(plaudit().arg("merge").arg(&paths[0]).arg(&paths[0]));
+    assert_eq!(code, 2);
+    assert!(err.contains("shards must not overlap"), "{err}");
+
+    let (code, _, err) = stdout_of(
+        plaudit()
+            .args(["scan", "--shard", "3/2", "--inventory"])
+            .arg(demo()),
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("3/2"), "{err}");
+}

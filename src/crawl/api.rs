@@ -193,7 +193,7 @@ pub async fn paginate<T, E, R, F, Fut>(
 ) -> Option<Vec<T>>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: Debug,
+    R: Debug + 'static,
     F: FnMut(Option<String>) -> Fut,
     Fut: Future<Output = Result<(Vec<T>, Option<String>), SdkError<E, R>>>,
 {
@@ -250,7 +250,7 @@ impl Outcome {
 pub fn classify<E, R>(e: &SdkError<E, R>) -> Outcome
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: Debug,
+    R: Debug + 'static,
 {
     let (status, error) = match e {
         SdkError::TimeoutError(_) => (CoverageStatus::Timeout, "the call timed out".to_string()),
@@ -274,9 +274,20 @@ where
 
 /// The messages of an error and its sources, once each, short enough for a table cell.
 /// (The SDK's `DisplayErrorContext` ends with a `Debug` dump of the raw response.)
-pub fn error_chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    // AWS's own error (code and message) deep in the chain, e.g. AssumeRole's AccessDenied
+    // behind a credentials error, says it best; request ids would make every scan differ.
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(meta) = err.downcast_ref::<aws_smithy_types::error::ErrorMetadata>() {
+            if let Some(code) = meta.code() {
+                return format!("{code}: {}", meta.message().unwrap_or(""));
+            }
+        }
+        cur = err.source();
+    }
     let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&dyn std::error::Error> = Some(e);
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
         let msg = err.to_string();
         if !msg.is_empty() && !parts.iter().any(|p| p.contains(&msg)) {

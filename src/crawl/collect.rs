@@ -45,7 +45,7 @@ impl RegionCtx<'_> {
     async fn one<T, E, R, F, Fut>(&self, api: &str, f: F) -> Option<T>
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E, R>>>,
     {
@@ -66,7 +66,7 @@ impl RegionCtx<'_> {
     async fn pages<T, E, R, F, Fut>(&self, api: &str, f: F) -> Option<Vec<T>>
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
         F: FnMut(Option<String>) -> Fut,
         Fut: Future<Output = Result<(Vec<T>, Option<String>), SdkError<E, R>>>,
     {

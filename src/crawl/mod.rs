@@ -40,6 +40,8 @@ pub struct CrawlOptions {
     pub config: Config,
     /// Show a progress line on stderr (only when stderr is a terminal).
     pub progress: bool,
+    /// Crawl only shard (index, count), 0-based: see [`crate::inventory::merge::shard_of`].
+    pub shard: Option<(u32, u32)>,
 }
 
 /// Who is scanning, which accounts, and the shared gate: what a crawl and a preflight share.
@@ -53,7 +55,7 @@ struct Prepared {
     skipped: Vec<Account>,
 }
 
-async fn prepare(cfg: &Config) -> Result<Prepared> {
+async fn prepare(cfg: &Config, shard: Option<(u32, u32)>) -> Result<Prepared> {
     let base = base_config(cfg).await;
     let home = base
         .region()
@@ -82,6 +84,13 @@ async fn prepare(cfg: &Config) -> Result<Prepared> {
     let mut selected = Vec::new();
     let mut skipped = Vec::new();
     for a in found.accounts {
+        if let Some((index, count)) = shard {
+            // Each account belongs to exactly one shard, suspended ones included, so the
+            // merged ledger lists every account once.
+            if crate::inventory::merge::shard_of(&a.id, count) != index {
+                continue;
+            }
+        }
         if let Some(why) = discover::excluded(&a, &cfg.accounts, &ou_ids) {
             tracing_line(&format!("account {} left out: {why}", a.id));
             continue;
@@ -125,7 +134,7 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
         organization,
         selected,
         skipped,
-    } = prepare(cfg).await?;
+    } = prepare(cfg, opts.shard).await?;
     let total = selected.len();
     let ticker = opts.progress.then(|| spawn_progress(gate.clone(), total));
 
@@ -428,7 +437,7 @@ pub const PREFLIGHT_APIS: [&str; 6] = [
 /// permission matrix.
 pub async fn preflight(opts: &CrawlOptions) -> Result<Vec<crate::inventory::CoverageEntry>> {
     let cfg = &opts.config;
-    let p = prepare(cfg).await?;
+    let p = prepare(cfg, opts.shard).await?;
     let region = cfg
         .regions
         .first()

@@ -34,6 +34,7 @@
 //! ```
 
 pub mod load;
+pub mod merge;
 
 pub use load::{InventoryError, load_file, parse_json};
 
