@@ -270,19 +270,21 @@ fn write_stdout(bytes: &[u8]) -> Result<()> {
 
 fn rules_list(format: ListFormat, sources: &RuleSources) -> Result<u8> {
     let (_, set) = load_rules(sources)?;
-    let columns = [
+    let columns: Vec<String> = [
         "id",
         "severity",
         "resource",
         "title",
         "compliance",
         "source",
-    ];
-    let rows: Vec<[String; 6]> = set
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows: Vec<Vec<String>> = set
         .rules()
         .iter()
         .map(|r| {
-            [
+            vec![
                 r.id.clone(),
                 r.severity.to_string(),
                 r.resource.clone(),
@@ -296,18 +298,8 @@ fn rules_list(format: ListFormat, sources: &RuleSources) -> Result<u8> {
             ]
         })
         .collect();
-    print_rows(format, &columns, rows)?;
+    print_table_like(format, &columns, &rows)?;
     Ok(exit::OK)
-}
-
-fn print_rows<const N: usize>(
-    format: ListFormat,
-    columns: &[&str; N],
-    rows: Vec<[String; N]>,
-) -> Result<()> {
-    let v: Vec<Vec<String>> = rows.into_iter().map(|r| r.to_vec()).collect();
-    let cols: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
-    print_table_like(format, &cols, &v)
 }
 
 fn print_table_like(format: ListFormat, columns: &[String], rows: &[Vec<String>]) -> Result<()> {

@@ -75,7 +75,7 @@ async fn prepare(cfg: &Config, shard: Option<(u32, u32)>) -> Result<Prepared> {
         )
     })?;
     let caller = me.account().unwrap_or_default().to_string();
-    tracing_line(&format!("scanning as account {caller}"));
+    tracing::info!("scanning as account {caller}");
 
     let org = aws_sdk_organizations::Client::new(&base);
     let found = discover::discover(&org, &gate, &caller, &cfg.accounts).await;
@@ -92,7 +92,7 @@ async fn prepare(cfg: &Config, shard: Option<(u32, u32)>) -> Result<Prepared> {
             }
         }
         if let Some(why) = discover::excluded(&a, &cfg.accounts, &ou_ids) {
-            tracing_line(&format!("account {} left out: {why}", a.id));
+            tracing::info!("account {} left out: {why}", a.id);
             continue;
         }
         match discover::is_scannable(&a) {
@@ -217,10 +217,6 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
         accounts,
         coverage: gate.ledger(),
     })
-}
-
-fn tracing_line(msg: &str) {
-    tracing::info!("{msg}");
 }
 
 async fn base_config(cfg: &Config) -> SdkConfig {
