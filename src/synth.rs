@@ -19,8 +19,11 @@ pub struct Shape {
     pub seed: u64,
     /// One account-region in `provider_every` provides an endpoint service.
     pub provider_every: usize,
-    /// Interface endpoints per account-region.
+    /// Interface endpoints per consumer account-region.
     pub endpoints_per_region: usize,
+    /// One account-region in `consumer_every` has a VPC with interface endpoints (1: all of
+    /// them; a real organisation leaves most regions empty).
+    pub consumer_every: usize,
 }
 
 impl Default for Shape {
@@ -31,6 +34,7 @@ impl Default for Shape {
             seed: 1,
             provider_every: 4,
             endpoints_per_region: 2,
+            consumer_every: 1,
         }
     }
 }
@@ -100,6 +104,9 @@ pub fn generate(shape: Shape) -> Inventory {
     for a in 0..n {
         for (r, _) in regions.iter().enumerate() {
             let vpc = format!("vpc-{a:08x}{r:02x}");
+            if (a * 5 + r) % shape.consumer_every.max(1) != 0 {
+                continue;
+            }
             for k in 0..shape.endpoints_per_region {
                 let list = &providers_in[r];
                 if list.is_empty() {
@@ -165,6 +172,7 @@ pub fn generate(shape: Shape) -> Inventory {
                 name: "endpoints".into(),
                 vpc_id: Some(vpc.clone()),
                 rules: vec![SecurityGroupRule {
+                    direction: "ingress".into(),
                     protocol: "tcp".into(),
                     from_port: Some(443),
                     to_port: Some(443),
@@ -198,6 +206,7 @@ pub fn generate(shape: Shape) -> Inventory {
                     name: "alb".into(),
                     vpc_id: Some(vpc.clone()),
                     rules: vec![SecurityGroupRule {
+                        direction: "ingress".into(),
                         protocol: "tcp".into(),
                         from_port: Some(443),
                         to_port: Some(443),
