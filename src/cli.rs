@@ -146,6 +146,10 @@ pub struct CrawlArgs {
     /// No progress line on stderr
     #[arg(long, short)]
     pub quiet: bool,
+    /// Stop crawling after SECS seconds: evaluate what was collected, record the rest as
+    /// `timeout` coverage gaps (exit code 3) [config: crawl.deadline_seconds]
+    #[arg(long, value_name = "SECS")]
+    pub deadline: Option<u64>,
     /// Crawl only shard K of N (1-based): a stable 1/N of the selected accounts. Save each
     /// shard's inventory and join them with `plaudit merge`
     #[arg(long, value_name = "K/N")]

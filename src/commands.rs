@@ -100,6 +100,7 @@ fn scan(args: ScanArgs) -> Result<u8> {
     let inv = match args.inventory.as_deref() {
         Some(p) => inventory::load_file(p)?,
         None => {
+            crate::interrupt::install();
             let inv = crate::crawl::crawl_blocking(&crawl_options(&cfg, &args.crawl))?;
             if let Some(p) = &args.save_inventory {
                 emit(Some(p), |w| {
@@ -157,6 +158,9 @@ fn crawl_options(cfg: &Config, args: &crate::cli::CrawlArgs) -> crate::crawl::Cr
     }
     if !args.accounts.is_empty() {
         config.accounts.include = args.accounts.clone();
+    }
+    if let Some(d) = args.deadline {
+        config.crawl.deadline_seconds = Some(d);
     }
     crate::crawl::CrawlOptions {
         config,
@@ -233,6 +237,7 @@ pub fn emit(path: Option<&Path>, f: impl FnOnce(&mut dyn Write) -> Result<()>) -
         }
         Some(path) => {
             let tmp = tmp_path(path);
+            crate::interrupt::register_temp(tmp.clone());
             let write = || -> Result<()> {
                 let file = std::fs::File::create(&tmp)
                     .with_context(|| format!("cannot create `{}`", tmp.display()))?;
@@ -248,6 +253,7 @@ pub fn emit(path: Option<&Path>, f: impl FnOnce(&mut dyn Write) -> Result<()>) -
             if r.is_err() {
                 let _ = std::fs::remove_file(&tmp);
             }
+            crate::interrupt::forget_temp(&tmp);
             r
         }
     }

@@ -150,6 +150,10 @@ pub struct CrawlConfig {
     /// MaxResults for paginated calls (AWS's maximum is used when absent).
     #[serde(default)]
     pub page_size: Option<i32>,
+    /// Stop crawling after this many seconds; what was collected is evaluated and the rest
+    /// is recorded as `timeout` gaps (the scan is incomplete).
+    #[serde(default)]
+    pub deadline_seconds: Option<u64>,
 }
 
 impl Default for CrawlConfig {
@@ -161,6 +165,7 @@ impl Default for CrawlConfig {
             max_attempts: d_attempts(),
             call_timeout_seconds: d_call_timeout(),
             page_size: None,
+            deadline_seconds: None,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod config;
 pub mod crawl;
 pub mod exit;
 pub mod findings;
+pub mod interrupt;
 pub mod inventory;
 pub mod report;
 pub mod rules;

@@ -11,6 +11,13 @@ fn main() -> ExitCode {
     match plaudit::commands::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e)
+            if e.downcast_ref::<plaudit::interrupt::Interrupted>()
+                .is_some() =>
+        {
+            eprintln!("{e}");
+            ExitCode::from(plaudit::interrupt::EXIT_CODE)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(plaudit::exit::USAGE)

@@ -123,21 +123,13 @@ pub async fn collect_region(ctx: &RegionCtx<'_>) -> Region {
     let ec2 = &ctx.ec2;
     let ps = ctx.page_size;
 
-    // Independent listings first, concurrently.
-    let azs = ctx.one("ec2:DescribeAvailabilityZones", || {
-        ec2.describe_availability_zones().send()
-    });
+    // What the region holds first: services offered and endpoints consumed. Most
+    // account-regions of an organisation hold neither; for those two calls are enough.
     let services = ec2_listing!(
         ctx,
         "ec2:DescribeVpcEndpointServiceConfigurations",
         describe_vpc_endpoint_service_configurations,
         service_configurations
-    );
-    let connections = ec2_listing!(
-        ctx,
-        "ec2:DescribeVpcEndpointConnections",
-        describe_vpc_endpoint_connections,
-        vpc_endpoint_connections
     );
     let endpoints = ec2_listing!(
         ctx,
@@ -145,9 +137,32 @@ pub async fn collect_region(ctx: &RegionCtx<'_>) -> Region {
         describe_vpc_endpoints,
         vpc_endpoints
     );
-    let (azs, services, connections, endpoints) =
-        futures::join!(azs, services, connections, endpoints);
-
+    let (services, endpoints) = futures::join!(services, endpoints);
+    let has_services = services.as_ref().is_none_or(|s| !s.is_empty());
+    let has_endpoints = endpoints.as_ref().is_none_or(|e| !e.is_empty());
+    if !has_services && !has_endpoints {
+        return region;
+    }
+    // The AZ map (names → IDs, this account's own), and the connections to its services.
+    let azs = async {
+        ctx.one("ec2:DescribeAvailabilityZones", || {
+            ec2.describe_availability_zones().send()
+        })
+        .await
+    };
+    let connections = async {
+        if !has_services {
+            return Some(Vec::new());
+        }
+        ec2_listing!(
+            ctx,
+            "ec2:DescribeVpcEndpointConnections",
+            describe_vpc_endpoint_connections,
+            vpc_endpoint_connections
+        )
+        .await
+    };
+    let (azs, connections) = futures::join!(azs, connections);
     if let Some(azs) = azs {
         region.availability_zones = azs
             .availability_zones()
@@ -183,32 +198,34 @@ pub async fn collect_region(ctx: &RegionCtx<'_>) -> Region {
             });
     }
 
-    // Services with their allowed principals.
+    // Services with their allowed principals (one listing per service, concurrently).
+    let services = services.unwrap_or_default();
+    let permissions = futures::future::join_all(services.iter().map(|s| {
+        let sid = s.service_id().unwrap_or_default().to_string();
+        ctx.pages("ec2:DescribeVpcEndpointServicePermissions", move |t| {
+            let sid = sid.clone();
+            async move {
+                let o = ec2
+                    .describe_vpc_endpoint_service_permissions()
+                    .service_id(sid)
+                    .set_max_results(ps)
+                    .set_next_token(t)
+                    .send()
+                    .await?;
+                Ok((
+                    o.allowed_principals().to_vec(),
+                    o.next_token().map(str::to_string),
+                ))
+            }
+        })
+    }))
+    .await;
     let mut nlb_arns: BTreeSet<String> = BTreeSet::new();
-    for s in services.unwrap_or_default() {
+    for (s, principals) in services.into_iter().zip(permissions) {
         let Some(id) = s.service_id().map(str::to_string) else {
             continue;
         };
-        let sid = id.clone();
-        let principals = ctx
-            .pages("ec2:DescribeVpcEndpointServicePermissions", |t| {
-                let sid = sid.clone();
-                async move {
-                    let o = ec2
-                        .describe_vpc_endpoint_service_permissions()
-                        .service_id(sid)
-                        .set_max_results(ps)
-                        .set_next_token(t)
-                        .send()
-                        .await?;
-                    Ok((
-                        o.allowed_principals().to_vec(),
-                        o.next_token().map(str::to_string),
-                    ))
-                }
-            })
-            .await
-            .unwrap_or_default();
+        let principals = principals.unwrap_or_default();
         nlb_arns.extend(s.network_load_balancer_arns().iter().cloned());
         nlb_arns.extend(s.gateway_load_balancer_arns().iter().cloned());
         let dns = s.private_dns_name_configuration();
@@ -483,113 +500,112 @@ async fn describe_lbs(ctx: &RegionCtx<'_>, arns: &BTreeSet<String>) -> Vec<LoadB
         else {
             continue;
         };
-        for lb in lbs {
-            let Some(arn) = lb.load_balancer_arn().map(str::to_string) else {
-                continue;
-            };
-            let (attrs, listeners) = futures::join!(
-                ctx.one(
-                    "elasticloadbalancing:DescribeLoadBalancerAttributes",
-                    || {
-                        elb.describe_load_balancer_attributes()
-                            .load_balancer_arn(arn.clone())
-                            .send()
-                    }
-                ),
-                ctx.pages("elasticloadbalancing:DescribeListeners", |m| {
-                    let arn = arn.clone();
-                    async move {
-                        let o = elb
-                            .describe_listeners()
-                            .load_balancer_arn(arn)
-                            .set_marker(m)
-                            .send()
-                            .await?;
-                        Ok((o.listeners().to_vec(), o.next_marker().map(str::to_string)))
-                    }
-                })
-            );
-            let cross_zone = attrs.and_then(|a| {
-                a.attributes()
-                    .iter()
-                    .find(|x| x.key() == Some("load_balancing.cross_zone.enabled"))
-                    .and_then(|x| x.value())
-                    .map(|v| v.eq_ignore_ascii_case("true"))
-            });
-            out.push(LoadBalancer {
-                arn: arn.clone(),
-                name: lb.load_balancer_name().unwrap_or_default().to_string(),
-                lb_type: lb
-                    .r#type()
-                    .map(|t| t.as_str().to_string())
-                    .unwrap_or_default(),
-                scheme: lb
-                    .scheme()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
-                vpc_id: lb.vpc_id().map(str::to_string),
-                state: lb
-                    .state()
-                    .and_then(|s| s.code())
-                    .map(|c| c.as_str().to_string())
-                    .unwrap_or_default(),
-                dns_name: lb.dns_name().map(str::to_string),
-                availability_zones: lb
-                    .availability_zones()
-                    .iter()
-                    .filter_map(|z| {
-                        Some(LoadBalancerZone {
-                            name: z.zone_name()?.to_string(),
-                            id: None,
-                            subnet_id: z.subnet_id().map(str::to_string),
-                            private_ips: z
-                                .load_balancer_addresses()
+        let built =
+            futures::future::join_all(lbs.into_iter().map(|lb| async move {
+                let arn = lb.load_balancer_arn()?.to_string();
+                let (attrs, listeners) = futures::join!(
+                    ctx.one(
+                        "elasticloadbalancing:DescribeLoadBalancerAttributes",
+                        || {
+                            elb.describe_load_balancer_attributes()
+                                .load_balancer_arn(arn.clone())
+                                .send()
+                        }
+                    ),
+                    ctx.pages("elasticloadbalancing:DescribeListeners", |m| {
+                        let arn = arn.clone();
+                        async move {
+                            let o = elb
+                                .describe_listeners()
+                                .load_balancer_arn(arn)
+                                .set_marker(m)
+                                .send()
+                                .await?;
+                            Ok((o.listeners().to_vec(), o.next_marker().map(str::to_string)))
+                        }
+                    })
+                );
+                let cross_zone = attrs.and_then(|a| {
+                    a.attributes()
+                        .iter()
+                        .find(|x| x.key() == Some("load_balancing.cross_zone.enabled"))
+                        .and_then(|x| x.value())
+                        .map(|v| v.eq_ignore_ascii_case("true"))
+                });
+                Some(LoadBalancer {
+                    arn: arn.clone(),
+                    name: lb.load_balancer_name().unwrap_or_default().to_string(),
+                    lb_type: lb
+                        .r#type()
+                        .map(|t| t.as_str().to_string())
+                        .unwrap_or_default(),
+                    scheme: lb
+                        .scheme()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                    vpc_id: lb.vpc_id().map(str::to_string),
+                    state: lb
+                        .state()
+                        .and_then(|s| s.code())
+                        .map(|c| c.as_str().to_string())
+                        .unwrap_or_default(),
+                    dns_name: lb.dns_name().map(str::to_string),
+                    availability_zones: lb
+                        .availability_zones()
+                        .iter()
+                        .filter_map(|z| {
+                            Some(LoadBalancerZone {
+                                name: z.zone_name()?.to_string(),
+                                id: None,
+                                subnet_id: z.subnet_id().map(str::to_string),
+                                private_ips: z
+                                    .load_balancer_addresses()
+                                    .iter()
+                                    .filter_map(|a| a.private_ipv4_address().map(str::to_string))
+                                    .collect(),
+                            })
+                        })
+                        .collect(),
+                    security_groups: lb.security_groups().to_vec(),
+                    enforce_sg_inbound_on_privatelink: lb
+                        .enforce_security_group_inbound_rules_on_private_link_traffic()
+                        .map(|v| v.eq_ignore_ascii_case("on")),
+                    cross_zone,
+                    listeners: listeners
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|l| Listener {
+                            arn: l.listener_arn().map(str::to_string),
+                            protocol: l
+                                .protocol()
+                                .map(|p| p.as_str().to_string())
+                                .unwrap_or_default(),
+                            port: l.port().map(i64::from).unwrap_or(0),
+                            target_group_arns: l
+                                .default_actions()
                                 .iter()
-                                .filter_map(|a| a.private_ipv4_address().map(str::to_string))
+                                .flat_map(|a| {
+                                    let mut v: Vec<String> = a
+                                        .target_group_arn()
+                                        .map(str::to_string)
+                                        .into_iter()
+                                        .collect();
+                                    if let Some(fc) = a.forward_config() {
+                                        v.extend(fc.target_groups().iter().filter_map(|t| {
+                                            t.target_group_arn().map(str::to_string)
+                                        }));
+                                    }
+                                    v
+                                })
+                                .collect::<BTreeSet<_>>()
+                                .into_iter()
                                 .collect(),
                         })
-                    })
-                    .collect(),
-                security_groups: lb.security_groups().to_vec(),
-                enforce_sg_inbound_on_privatelink: lb
-                    .enforce_security_group_inbound_rules_on_private_link_traffic()
-                    .map(|v| v.eq_ignore_ascii_case("on")),
-                cross_zone,
-                listeners: listeners
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|l| Listener {
-                        arn: l.listener_arn().map(str::to_string),
-                        protocol: l
-                            .protocol()
-                            .map(|p| p.as_str().to_string())
-                            .unwrap_or_default(),
-                        port: l.port().map(i64::from).unwrap_or(0),
-                        target_group_arns: l
-                            .default_actions()
-                            .iter()
-                            .flat_map(|a| {
-                                let mut v: Vec<String> = a
-                                    .target_group_arn()
-                                    .map(str::to_string)
-                                    .into_iter()
-                                    .collect();
-                                if let Some(fc) = a.forward_config() {
-                                    v.extend(
-                                        fc.target_groups().iter().filter_map(|t| {
-                                            t.target_group_arn().map(str::to_string)
-                                        }),
-                                    );
-                                }
-                                v
-                            })
-                            .collect::<BTreeSet<_>>()
-                            .into_iter()
-                            .collect(),
-                    })
-                    .collect(),
-            });
-        }
+                        .collect(),
+                })
+            }))
+            .await;
+        out.extend(built.into_iter().flatten());
     }
     out
 }
@@ -605,80 +621,83 @@ async fn collect_load_balancers(
     let mut lbs = describe_lbs(ctx, &service_lbs).await;
     let mut tgs = Vec::new();
     let mut albs: BTreeSet<String> = BTreeSet::new();
-    for lb in &lbs {
+    let groups = futures::future::join_all(lbs.iter().map(|lb| {
         let arn = lb.arn.clone();
-        let groups = ctx
-            .pages("elasticloadbalancing:DescribeTargetGroups", |m| {
-                let arn = arn.clone();
-                async move {
-                    match elb
-                        .describe_target_groups()
-                        .load_balancer_arn(arn)
-                        .set_marker(m)
-                        .send()
-                        .await
-                    {
-                        Ok(o) => Ok((
-                            o.target_groups().to_vec(),
-                            o.next_marker().map(str::to_string),
-                        )),
-                        // A load balancer without target groups: nothing to list.
-                        Err(e) if e.code() == Some("TargetGroupNotFound") => Ok((Vec::new(), None)),
-                        Err(e) => Err(e),
-                    }
+        ctx.pages("elasticloadbalancing:DescribeTargetGroups", move |m| {
+            let arn = arn.clone();
+            async move {
+                match elb
+                    .describe_target_groups()
+                    .load_balancer_arn(arn)
+                    .set_marker(m)
+                    .send()
+                    .await
+                {
+                    Ok(o) => Ok((
+                        o.target_groups().to_vec(),
+                        o.next_marker().map(str::to_string),
+                    )),
+                    // A load balancer without target groups: nothing to list.
+                    Err(e) if e.code() == Some("TargetGroupNotFound") => Ok((Vec::new(), None)),
+                    Err(e) => Err(e),
                 }
+            }
+        })
+    }))
+    .await;
+    let groups: Vec<_> = groups
+        .into_iter()
+        .flat_map(Option::unwrap_or_default)
+        .collect();
+    let built = futures::future::join_all(groups.into_iter().map(|g| async move {
+        let tg_arn = g.target_group_arn()?.to_string();
+        let health = ctx
+            .one("elasticloadbalancing:DescribeTargetHealth", || {
+                elb.describe_target_health()
+                    .target_group_arn(tg_arn.clone())
+                    .send()
             })
-            .await
-            .unwrap_or_default();
-        for g in groups {
-            let Some(tg_arn) = g.target_group_arn().map(str::to_string) else {
-                continue;
-            };
-            let health = ctx
-                .one("elasticloadbalancing:DescribeTargetHealth", || {
-                    elb.describe_target_health()
-                        .target_group_arn(tg_arn.clone())
-                        .send()
-                })
-                .await;
-            let targets: Vec<Target> = health
-                .map(|h| {
-                    h.target_health_descriptions()
-                        .iter()
-                        .filter_map(|d| {
-                            let t = d.target()?;
-                            Some(Target {
-                                id: t.id()?.to_string(),
-                                port: t.port().map(i64::from),
-                                availability_zone: t.availability_zone().map(str::to_string),
-                                health: d
-                                    .target_health()
-                                    .and_then(|h| h.state())
-                                    .map(|s| s.as_str().to_string()),
-                            })
+            .await;
+        let targets: Vec<Target> = health
+            .map(|h| {
+                h.target_health_descriptions()
+                    .iter()
+                    .filter_map(|d| {
+                        let t = d.target()?;
+                        Some(Target {
+                            id: t.id()?.to_string(),
+                            port: t.port().map(i64::from),
+                            availability_zone: t.availability_zone().map(str::to_string),
+                            health: d
+                                .target_health()
+                                .and_then(|h| h.state())
+                                .map(|s| s.as_str().to_string()),
                         })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let target_type = g
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(TargetGroup {
+            arn: tg_arn,
+            name: g.target_group_name().unwrap_or_default().to_string(),
+            target_type: g
                 .target_type()
                 .map(|t| t.as_str().to_string())
-                .unwrap_or_default();
-            if target_type.eq_ignore_ascii_case("alb") {
-                albs.extend(targets.iter().map(|t| t.id.clone()));
-            }
-            tgs.push(TargetGroup {
-                arn: tg_arn,
-                name: g.target_group_name().unwrap_or_default().to_string(),
-                target_type,
-                protocol: g.protocol().map(|p| p.as_str().to_string()),
-                port: g.port().map(i64::from),
-                vpc_id: g.vpc_id().map(str::to_string),
-                health_check_port: g.health_check_port().map(str::to_string),
-                load_balancer_arns: g.load_balancer_arns().to_vec(),
-                targets,
-            });
+                .unwrap_or_default(),
+            protocol: g.protocol().map(|p| p.as_str().to_string()),
+            port: g.port().map(i64::from),
+            vpc_id: g.vpc_id().map(str::to_string),
+            health_check_port: g.health_check_port().map(str::to_string),
+            load_balancer_arns: g.load_balancer_arns().to_vec(),
+            targets,
+        })
+    }))
+    .await;
+    for tg in built.into_iter().flatten() {
+        if tg.target_type.eq_ignore_ascii_case("alb") {
+            albs.extend(tg.targets.iter().map(|t| t.id.clone()));
         }
+        tgs.push(tg);
     }
     albs.retain(|a| !service_lbs.contains(a));
     if !albs.is_empty() {

@@ -1,67 +1,176 @@
-//! Organisation discovery: the accounts to scan, with their OU paths and tags, from
-//! Organizations (ListAccounts, and a walk of the OU tree for paths), or from the config's
-//! explicit list when the caller has no Organizations access. Then the selection.
+//! Organisation discovery: the accounts to scan, with their OU paths and tags, found by a
+//! walk of the OU tree (ListRoots, then per OU ListAccountsForParent and
+//! ListOrganizationalUnitsForParent, OUs visited concurrently), or from the config's explicit
+//! list when the caller has no Organizations access. Accounts are selected and handed to the
+//! crawler page by page, so crawling starts while discovery goes on. When part of the walk
+//! fails, ListAccounts finds the accounts it missed (without their OU path).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
 
 use aws_sdk_organizations::Client;
+use futures::StreamExt;
+use futures::channel::mpsc::UnboundedSender;
+use futures::stream::FuturesUnordered;
 
-use super::api::{Gate, classify, paginate};
+use super::api::{Gate, Outcome, classify, paginate};
 use crate::config::AccountSelection;
 use crate::inventory::{Account, CoverageStatus, Organization};
 
 const GLOBAL: &str = "*";
 
-/// What discovery found.
+/// What discovery found besides the accounts it sent.
 #[derive(Debug, Default)]
 pub struct Discovery {
     pub organization: Option<Organization>,
-    pub accounts: Vec<Account>,
-    /// OU id → OU path, for selections that name OUs by id.
-    pub ou_ids: BTreeMap<String, String>,
+    /// Suspended and closing accounts: listed, not scanned.
+    pub skipped: Vec<Account>,
 }
 
-/// Lists the organisation's accounts. `caller_account` is the account whose credentials run
-/// the scan; it records Organizations' outcome in the ledger.
+/// Where selected accounts go, and what decides which are.
+struct Sink<'a> {
+    gate: &'a Gate,
+    client: &'a Client,
+    caller: &'a str,
+    sel: &'a AccountSelection,
+    shard: Option<(u32, u32)>,
+    need_tags: bool,
+    tx: UnboundedSender<Account>,
+    /// OU id → OU path, for selections that name OUs by id (filled top-down by the walk).
+    ous: Mutex<BTreeMap<String, String>>,
+    seen: Mutex<HashSet<String>>,
+    skipped: Mutex<Vec<Account>>,
+}
+
+impl Sink<'_> {
+    /// Selects one account and sends it to the crawler, at most once per account.
+    async fn offer(&self, mut a: Account) {
+        if !self
+            .seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(a.id.clone())
+        {
+            return;
+        }
+        if let Some((index, count)) = self.shard {
+            // Each account belongs to exactly one shard, suspended ones included, so the
+            // merged ledger lists every account once.
+            if crate::inventory::merge::shard_of(&a.id, count) != index {
+                return;
+            }
+        }
+        if self.need_tags {
+            let id = a.id.clone();
+            let api = "organizations:ListTagsForResource";
+            match self
+                .gate
+                .call(self.caller, GLOBAL, api, || {
+                    self.client.list_tags_for_resource().resource_id(id).send()
+                })
+                .await
+            {
+                Ok(t) => {
+                    a.tags = t
+                        .tags()
+                        .iter()
+                        .map(|t| (t.key().to_string(), t.value().to_string()))
+                        .collect();
+                }
+                Err(e) => self.gate.record(self.caller, None, api, classify(&e)),
+            }
+        }
+        let why = {
+            let ous = self.ous.lock().unwrap_or_else(|e| e.into_inner());
+            excluded(&a, self.sel, &ous)
+        };
+        if let Some(why) = why {
+            tracing::info!("account {} left out: {why}", a.id);
+            return;
+        }
+        match is_scannable(&a) {
+            Ok(()) => {
+                let _ = self.tx.unbounded_send(a);
+            }
+            Err(status) => {
+                self.gate.record(
+                    &a.id,
+                    None,
+                    "organizations:ListAccounts",
+                    Outcome {
+                        status,
+                        error: Some(format!("account is {}; not scanned", a.status)),
+                    },
+                );
+                self.skipped
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(a);
+            }
+        }
+    }
+}
+
+fn account_of(a: &aws_sdk_organizations::types::Account, ou_path: &str) -> Account {
+    Account {
+        id: a.id().unwrap_or_default().to_string(),
+        name: a.name().unwrap_or_default().to_string(),
+        email: a.email().unwrap_or_default().to_string(),
+        #[allow(deprecated)]
+        status: a
+            .status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|| "ACTIVE".into()),
+        ou_path: ou_path.to_string(),
+        ..Default::default()
+    }
+}
+
+/// Finds the organisation's accounts and sends the selected ones to `tx` as they are found.
+/// `caller` is the account whose credentials run the scan; Organizations' outcomes are
+/// recorded in the ledger under it.
 pub async fn discover(
     client: &Client,
     gate: &Gate,
-    caller_account: &str,
+    caller: &str,
     sel: &AccountSelection,
+    shard: Option<(u32, u32)>,
+    tx: UnboundedSender<Account>,
 ) -> Discovery {
+    let sink = Sink {
+        gate,
+        client,
+        caller,
+        sel,
+        shard,
+        need_tags: false,
+        tx,
+        ous: Mutex::default(),
+        seen: Mutex::default(),
+        skipped: Mutex::default(),
+    };
     if !sel.list.is_empty() {
-        return Discovery {
-            organization: None,
-            accounts: sel
-                .list
-                .iter()
-                .map(|a| Account {
-                    id: a.id.clone(),
-                    name: a.name.clone(),
-                    status: "ACTIVE".into(),
-                    ..Default::default()
-                })
-                .collect(),
-            ou_ids: BTreeMap::new(),
-        };
+        for a in &sel.list {
+            sink.offer(Account {
+                id: a.id.clone(),
+                name: a.name.clone(),
+                status: "ACTIVE".into(),
+                ..Default::default()
+            })
+            .await;
+        }
+        return Discovery::default();
     }
     let mut out = Discovery::default();
-    let org = gate
-        .call(
-            caller_account,
-            GLOBAL,
-            "organizations:DescribeOrganization",
-            || client.describe_organization().send(),
-        )
-        .await;
-    match org {
+    let api = "organizations:DescribeOrganization";
+    match gate
+        .call(caller, GLOBAL, api, || {
+            client.describe_organization().send()
+        })
+        .await
+    {
         Ok(o) => {
-            gate.record(
-                caller_account,
-                None,
-                "organizations:DescribeOrganization",
-                super::api::Outcome::ok(),
-            );
+            gate.record(caller, None, api, Outcome::ok());
             if let Some(o) = o.organization() {
                 out.organization = Some(Organization {
                     id: o.id().unwrap_or_default().to_string(),
@@ -71,116 +180,72 @@ pub async fn discover(
         }
         Err(e) => {
             // Without Organizations only the caller's own account can be scanned.
-            gate.record(
-                caller_account,
-                None,
-                "organizations:DescribeOrganization",
-                classify(&e),
-            );
-            out.accounts.push(Account {
-                id: caller_account.to_string(),
+            gate.record(caller, None, api, classify(&e));
+            sink.offer(Account {
+                id: caller.to_string(),
                 status: "ACTIVE".into(),
                 ..Default::default()
-            });
+            })
+            .await;
             return out;
         }
     }
+    let sink = Sink {
+        need_tags: sel.fetch_tags || !sel.include_tags.is_empty() || !sel.exclude_tags.is_empty(),
+        ..sink
+    };
 
-    // ListAccounts: at most 20 per page.
-    let listed: Vec<Account> = paginate(
-        gate,
-        caller_account,
-        None,
-        "organizations:ListAccounts",
-        |t| async move {
-            let p = client.list_accounts().set_next_token(t).send().await?;
-            Ok((p.accounts().to_vec(), p.next_token().map(str::to_string)))
-        },
-    )
-    .await
-    .unwrap_or_default()
-    .iter()
-    .map(|a| Account {
-        id: a.id().unwrap_or_default().to_string(),
-        name: a.name().unwrap_or_default().to_string(),
-        email: a.email().unwrap_or_default().to_string(),
-        #[allow(deprecated)]
-        status: a
-            .status()
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_else(|| "ACTIVE".into()),
-        ..Default::default()
-    })
-    .collect();
-    let mut listed = listed;
-
-    let (paths, ou_ids) = ou_paths(client, gate, caller_account).await;
-    out.ou_ids = ou_ids;
-    for a in &mut listed {
-        if let Some(p) = paths.get(&a.id) {
-            a.ou_path = p.clone();
+    if !walk(&sink).await {
+        // Part of the tree could not be read: ListAccounts finds whoever the walk missed.
+        let listed = paginate(
+            gate,
+            caller,
+            None,
+            "organizations:ListAccounts",
+            |t| async move {
+                let p = client.list_accounts().set_next_token(t).send().await?;
+                Ok((p.accounts().to_vec(), p.next_token().map(str::to_string)))
+            },
+        )
+        .await
+        .unwrap_or_default();
+        for a in &listed {
+            sink.offer(account_of(a, "")).await;
         }
     }
-    let need_tags = sel.fetch_tags || !sel.include_tags.is_empty() || !sel.exclude_tags.is_empty();
-    if need_tags {
-        for a in &mut listed {
-            let id = a.id.clone();
-            let r = gate
-                .call(
-                    caller_account,
-                    GLOBAL,
-                    "organizations:ListTagsForResource",
-                    || client.list_tags_for_resource().resource_id(id).send(),
-                )
-                .await;
-            match r {
-                Ok(t) => {
-                    a.tags = t
-                        .tags()
-                        .iter()
-                        .map(|t| (t.key().to_string(), t.value().to_string()))
-                        .collect();
-                }
-                Err(e) => gate.record(
-                    caller_account,
-                    None,
-                    "organizations:ListTagsForResource",
-                    classify(&e),
-                ),
-            }
-        }
-    }
-    out.accounts = listed;
+    out.skipped = sink.skipped.into_inner().unwrap_or_else(|e| e.into_inner());
     out
 }
 
-/// Account id → OU path (`/Workloads/Prod`) and OU id → OU path, from a walk of the OU tree.
-async fn ou_paths(
-    client: &Client,
-    gate: &Gate,
-    caller: &str,
-) -> (HashMap<String, String>, BTreeMap<String, String>) {
-    let mut paths = HashMap::new();
-    let mut ous = BTreeMap::new();
+/// Walks the OU tree, offering every account with its OU path (`/Workloads/Prod`). False
+/// when some part could not be read.
+async fn walk(sink: &Sink<'_>) -> bool {
+    let (gate, client, caller) = (sink.gate, sink.client, sink.caller);
     let roots = match gate
         .call(caller, GLOBAL, "organizations:ListRoots", || {
             client.list_roots().send()
         })
         .await
     {
-        Ok(r) => r
-            .roots()
-            .iter()
-            .filter_map(|r| r.id().map(str::to_string))
-            .collect::<Vec<_>>(),
+        Ok(r) => {
+            gate.record(caller, None, "organizations:ListRoots", Outcome::ok());
+            r.roots()
+                .iter()
+                .filter_map(|r| r.id().map(str::to_string))
+                .collect::<Vec<_>>()
+        }
         Err(e) => {
             gate.record(caller, None, "organizations:ListRoots", classify(&e));
-            return (paths, ous);
+            return false;
         }
     };
-    // (parent id, its path)
-    let mut stack: Vec<(String, String)> = roots.into_iter().map(|r| (r, String::new())).collect();
-    while let Some((parent, path)) = stack.pop() {
+    // One parent: its accounts (offered page by page) and its child OUs.
+    let visit = |parent: String, path: String| async move {
+        let here = if path.is_empty() {
+            "/".to_string()
+        } else {
+            path.clone()
+        };
         let p = parent.clone();
         let accounts = paginate(
             gate,
@@ -188,7 +253,7 @@ async fn ou_paths(
             None,
             "organizations:ListAccountsForParent",
             |t| {
-                let p = p.clone();
+                let (p, here) = (p.clone(), here.clone());
                 async move {
                     let page = client
                         .list_accounts_for_parent()
@@ -196,13 +261,14 @@ async fn ou_paths(
                         .set_next_token(t)
                         .send()
                         .await?;
-                    Ok((
-                        page.accounts().to_vec(),
-                        page.next_token().map(str::to_string),
-                    ))
+                    for a in page.accounts() {
+                        sink.offer(account_of(a, &here)).await;
+                    }
+                    Ok((Vec::<()>::new(), page.next_token().map(str::to_string)))
                 }
             },
         );
+        let p = parent.clone();
         let children = paginate(
             gate,
             caller,
@@ -225,24 +291,30 @@ async fn ou_paths(
             },
         );
         let (accounts, children) = futures::join!(accounts, children);
-        let here = if path.is_empty() {
-            "/".to_string()
-        } else {
-            path.clone()
-        };
-        for a in accounts.unwrap_or_default() {
-            if let Some(id) = a.id() {
-                paths.insert(id.to_string(), here.clone());
-            }
-        }
+        let complete = accounts.is_some() && children.is_some();
+        let mut next = Vec::new();
         for ou in children.unwrap_or_default() {
             if let (Some(id), Some(name)) = (ou.id(), ou.name()) {
-                stack.push((id.to_string(), format!("{path}/{name}")));
-                ous.insert(id.to_string(), format!("{path}/{name}"));
+                let child = format!("{path}/{name}");
+                sink.ous
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(id.to_string(), child.clone());
+                next.push((id.to_string(), child));
             }
         }
+        (complete, next)
+    };
+    let mut complete = true;
+    let mut pending: FuturesUnordered<_> =
+        roots.into_iter().map(|r| visit(r, String::new())).collect();
+    while let Some((ok, children)) = pending.next().await {
+        complete &= ok;
+        for (id, path) in children {
+            pending.push(visit(id, path));
+        }
     }
-    (paths, ous)
+    complete
 }
 
 /// Why an account is left out of a scan, or `None` when it is scanned.

@@ -28,8 +28,9 @@ use futures::StreamExt;
 
 use self::api::{Gate, Outcome, classify};
 use self::collect::{RegionCtx, collect_region, lookup_services};
+use self::discover::Discovery;
 use crate::config::Config;
-use crate::inventory::{Account, CoverageStatus, Inventory, Region, SCHEMA_VERSION};
+use crate::inventory::{Account, CoverageStatus, Inventory, Region, SCHEMA_VERSION, ServiceLookup};
 
 /// Where account-wide calls (STS, Organizations, DescribeRegions) go when no region is set.
 const HOME_REGION: &str = "us-east-1";
@@ -44,18 +45,16 @@ pub struct CrawlOptions {
     pub shard: Option<(u32, u32)>,
 }
 
-/// Who is scanning, which accounts, and the shared gate: what a crawl and a preflight share.
+/// Who is scanning, and the shared gate: what a crawl and a preflight share.
 struct Prepared {
     base: SdkConfig,
     home: String,
     gate: Arc<Gate>,
     caller: String,
-    organization: Option<crate::inventory::Organization>,
-    selected: Vec<Account>,
-    skipped: Vec<Account>,
+    org: aws_sdk_organizations::Client,
 }
 
-async fn prepare(cfg: &Config, shard: Option<(u32, u32)>) -> Result<Prepared> {
+async fn prepare(cfg: &Config) -> Result<Prepared> {
     let base = base_config(cfg).await;
     let home = base
         .region()
@@ -76,132 +75,266 @@ async fn prepare(cfg: &Config, shard: Option<(u32, u32)>) -> Result<Prepared> {
     })?;
     let caller = me.account().unwrap_or_default().to_string();
     tracing::info!("scanning as account {caller}");
-
     let org = aws_sdk_organizations::Client::new(&base);
-    let found = discover::discover(&org, &gate, &caller, &cfg.accounts).await;
-    let ou_ids = found.ou_ids.clone();
-
-    let mut selected = Vec::new();
-    let mut skipped = Vec::new();
-    for a in found.accounts {
-        if let Some((index, count)) = shard {
-            // Each account belongs to exactly one shard, suspended ones included, so the
-            // merged ledger lists every account once.
-            if crate::inventory::merge::shard_of(&a.id, count) != index {
-                continue;
-            }
-        }
-        if let Some(why) = discover::excluded(&a, &cfg.accounts, &ou_ids) {
-            tracing::info!("account {} left out: {why}", a.id);
-            continue;
-        }
-        match discover::is_scannable(&a) {
-            Ok(()) => selected.push(a),
-            Err(status) => {
-                gate.record(
-                    &a.id,
-                    None,
-                    "organizations:ListAccounts",
-                    Outcome {
-                        status,
-                        error: Some(format!("account is {}; not scanned", a.status)),
-                    },
-                );
-                skipped.push(a);
-            }
-        }
-    }
     Ok(Prepared {
         base,
         home,
         gate,
         caller,
-        organization: found.organization,
-        selected,
-        skipped,
+        org,
     })
 }
 
+/// What the crawl has finished so far; kept outside the crawl's futures so that a deadline
+/// or Ctrl-C loses nothing that was collected.
+#[derive(Default)]
+struct Progress {
+    /// Accounts handed to the crawl by discovery, in order.
+    selected: Vec<Account>,
+    /// Finished accounts, with the clients the second phase reuses.
+    done: Vec<(Account, Vec<RegionClients>)>,
+    /// Account → its regions (once known) and the ones finished so far.
+    partial: std::collections::HashMap<String, (Vec<String>, Vec<Region>)>,
+}
+
+type Shared<T> = Arc<std::sync::Mutex<T>>;
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Why a crawl stopped early.
+enum Stop {
+    Deadline(Duration),
+    Interrupted,
+}
+
+/// Resolves when the crawl must stop: its deadline passed, or Ctrl-C.
+async fn stop_signal(deadline: Option<Duration>) -> Stop {
+    let deadline = async {
+        match deadline {
+            Some(d) => {
+                tokio::time::sleep(d).await;
+                d
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        d = deadline => Stop::Deadline(d),
+        () = crate::interrupt::wait() => Stop::Interrupted,
+    }
+}
+
 /// Crawls the organisation. Errors only when nothing can be scanned at all (no usable
-/// credentials); everything else becomes a coverage gap.
+/// credentials) or on Ctrl-C ([`crate::interrupt::Interrupted`]); everything else becomes a
+/// coverage gap. Past the deadline (`crawl.deadline_seconds`), what was collected is kept and
+/// the rest is recorded as `timeout` gaps.
 pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
-    let cfg = &opts.config;
+    let cfg = Arc::new(opts.config.clone());
+    let started = std::time::Instant::now();
     let Prepared {
         base,
         home,
         gate,
         caller,
-        organization,
-        selected,
-        skipped,
-    } = prepare(cfg, opts.shard).await?;
-    let total = selected.len();
-    let ticker = opts.progress.then(|| spawn_progress(gate.clone(), total));
+        org,
+    } = prepare(&cfg).await?;
+    let ticker = opts.progress.then(|| spawn_progress(gate.clone()));
+    let progress: Shared<Progress> = Arc::default();
+    let deadline = cfg
+        .crawl
+        .deadline_seconds
+        .map(|s| Duration::from_secs(s).saturating_sub(started.elapsed()));
+    let stop = stop_signal(deadline);
+    tokio::pin!(stop);
 
-    // Phase 1: every account, every region.
-    let results: Vec<(Account, Vec<RegionClients>)> = futures::stream::iter(selected)
-        .map(|acct| {
-            let base = base.clone();
-            let gate = gate.clone();
-            let caller = caller.clone();
-            let home = home.clone();
-            async move {
-                let id = acct.id.clone();
-                let r = crawl_account(&base, &gate, cfg, &caller, &home, acct).await;
-                let done = gate.counters.accounts_done.fetch_add(1, Ordering::Relaxed) + 1;
-                tracing::info!(account = %id, regions = r.0.regions.len(), "account done ({done}/{total})");
-                r
-            }
+    // Phase 1: discovery hands accounts over as it finds them; each account is crawled on
+    // its own task (all cores), at most `crawl.accounts` at once.
+    let (tx, rx) = futures::channel::mpsc::unbounded::<Account>();
+    let discovery = discover::discover(&org, &gate, &caller, &cfg.accounts, opts.shard, tx);
+    let tasks: Shared<Vec<tokio::task::AbortHandle>> = Arc::default();
+    let accounts = {
+        let (progress, tasks) = (&progress, &tasks);
+        let (base, gate, caller, home, cfg) = (&base, &gate, &caller, &home, &cfg);
+        rx.map(move |acct| {
+            lock(progress).selected.push(acct.clone());
+            gate.counters.accounts_found.fetch_add(1, Ordering::Relaxed);
+            let task = tokio::spawn(crawl_account(
+                base.clone(),
+                gate.clone(),
+                cfg.clone(),
+                caller.clone(),
+                home.clone(),
+                acct,
+                progress.clone(),
+            ));
+            lock(tasks).push(task.abort_handle());
+            task
         })
         .buffer_unordered(cfg.crawl.accounts.max(1))
-        .collect()
-        .await;
+        .for_each(|r| {
+            if let Ok(done) = r {
+                let n = gate.counters.accounts_done.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::info!(account = %done.0.id, regions = done.0.regions.len(), "account done ({n})");
+                lock(progress).done.push(done);
+            }
+            async {}
+        })
+    };
+    let phase1 = async { futures::join!(discovery, accounts).0 };
+    let mut stopped = None;
+    let found = tokio::select! {
+        d = phase1 => Some(d),
+        s = &mut stop => { stopped = Some(s); None }
+    };
+    for t in lock(&tasks).drain(..) {
+        t.abort();
+    }
+    if let Some(Stop::Interrupted) = stopped {
+        if let Some(t) = ticker {
+            t.abort();
+        }
+        let p = lock(&progress);
+        return Err(crate::interrupt::Interrupted {
+            accounts_done: p.done.len() as u64,
+            accounts: p.selected.len() as u64,
+            requests: gate.counters.requests.load(Ordering::Relaxed),
+        }
+        .into());
+    }
+    let Discovery {
+        organization,
+        skipped,
+    } = found.unwrap_or_default();
+    let (done, unfinished) = {
+        let mut p = lock(&progress);
+        let done = std::mem::take(&mut p.done);
+        let finished: BTreeSet<String> = done.iter().map(|(a, _)| a.id.clone()).collect();
+        let mut unfinished = Vec::new();
+        for a in std::mem::take(&mut p.selected) {
+            if !finished.contains(&a.id) {
+                let part = p.partial.remove(&a.id);
+                unfinished.push((a, part));
+            }
+        }
+        (done, unfinished)
+    };
 
     // Phase 2: consumer-side lookups of services the organisation does not provide.
-    let org_services: BTreeSet<String> = results
+    let org_services: BTreeSet<String> = done
         .iter()
         .flat_map(|(a, _)| a.regions.iter())
         .flat_map(|r| r.endpoint_services.iter().map(|s| s.name.clone()))
         .collect();
-    let mut accounts: Vec<Account> = Vec::with_capacity(results.len());
-    let lookups = futures::stream::iter(results.into_iter().map(|(mut acct, clients)| {
-        let gate = gate.clone();
-        let org_services = &org_services;
-        async move {
-            for (region, c) in acct.regions.iter_mut().zip(clients) {
-                let names: BTreeSet<String> = region
-                    .vpc_endpoints
-                    .iter()
-                    .filter(|e| !e.endpoint_type.eq_ignore_ascii_case("gateway"))
-                    .filter(|e| !org_services.contains(&e.service_name))
-                    .map(|e| e.service_name.clone())
-                    .collect();
-                if names.is_empty() {
-                    continue;
-                }
-                let ctx = RegionCtx {
-                    gate: &gate,
-                    account: &acct.id,
-                    region: &region.name,
-                    ec2: c.ec2,
-                    elb: c.elb,
-                    page_size: cfg.crawl.page_size,
-                };
+    let mut accounts: Vec<Account> = Vec::with_capacity(done.len() + unfinished.len());
+    let mut jobs = Vec::new();
+    for (acct, clients) in done {
+        let ai = accounts.len();
+        for (ri, (region, c)) in acct.regions.iter().zip(clients).enumerate() {
+            let names: BTreeSet<String> = region
+                .vpc_endpoints
+                .iter()
+                .filter(|e| !e.endpoint_type.eq_ignore_ascii_case("gateway"))
+                .filter(|e| !org_services.contains(&e.service_name))
+                .map(|e| e.service_name.clone())
+                .collect();
+            if !names.is_empty() {
                 let names: Vec<String> = names.into_iter().collect();
-                region.service_lookups = lookup_services(&ctx, &names).await;
+                jobs.push((ai, ri, acct.id.clone(), region.name.clone(), c, names));
             }
-            acct
         }
-    }))
-    .buffer_unordered(cfg.crawl.accounts.max(1));
-    futures::pin_mut!(lookups);
-    while let Some(a) = lookups.next().await {
-        accounts.push(a);
+        accounts.push(acct);
+    }
+    let looked_up: Shared<Vec<(usize, usize, Vec<ServiceLookup>)>> = Arc::default();
+    let wanted: Vec<(usize, usize, String, String)> = jobs
+        .iter()
+        .map(|j| (j.0, j.1, j.2.clone(), j.3.clone()))
+        .collect();
+    if stopped.is_none() && !jobs.is_empty() {
+        let lookups =
+            futures::stream::iter(jobs.into_iter().map(|(ai, ri, account, region, c, names)| {
+                let (gate, looked_up) = (gate.clone(), looked_up.clone());
+                let page_size = cfg.crawl.page_size;
+                async move {
+                    let ctx = RegionCtx {
+                        gate: &gate,
+                        account: &account,
+                        region: &region,
+                        ec2: c.ec2,
+                        elb: c.elb,
+                        page_size,
+                    };
+                    let found = lookup_services(&ctx, &names).await;
+                    lock(&looked_up).push((ai, ri, found));
+                }
+            }))
+            .buffer_unordered(cfg.crawl.requests.max(1))
+            .collect::<Vec<()>>();
+        tokio::select! {
+            _ = lookups => {}
+            s = &mut stop => { stopped = Some(s); }
+        }
+        if let Some(Stop::Interrupted) = stopped {
+            return Err(crate::interrupt::Interrupted {
+                accounts_done: accounts.len() as u64,
+                accounts: (accounts.len() + unfinished.len()) as u64,
+                requests: gate.counters.requests.load(Ordering::Relaxed),
+            }
+            .into());
+        }
+    }
+    let mut answered = BTreeSet::new();
+    for (ai, ri, found) in lock(&looked_up).drain(..) {
+        accounts[ai].regions[ri].service_lookups = found;
+        answered.insert((ai, ri));
     }
     if let Some(t) = ticker {
         t.abort();
         eprintln!();
     }
+
+    // Past the deadline: keep what was collected, name the rest in the ledger.
+    if let Some(Stop::Deadline(d)) = stopped {
+        let timeout = || Outcome {
+            status: CoverageStatus::Timeout,
+            error: Some(format!(
+                "the scan's deadline ({}s, crawl.deadline_seconds) passed first",
+                d.as_secs()
+            )),
+        };
+        tracing::warn!(
+            "deadline of {}s reached: the rest of the scan is recorded as timeouts",
+            d.as_secs()
+        );
+        for (ai, ri, account, region) in &wanted {
+            if !answered.contains(&(*ai, *ri)) {
+                gate.record(
+                    account,
+                    Some(region),
+                    "ec2:DescribeVpcEndpointServices",
+                    timeout(),
+                );
+            }
+        }
+        for (mut a, part) in unfinished {
+            match part {
+                Some((regions, got)) if !regions.is_empty() => {
+                    let have: BTreeSet<String> = got.iter().map(|r| r.name.clone()).collect();
+                    for r in regions.iter().filter(|r| !have.contains(*r)) {
+                        gate.record(&a.id, Some(r), "*", timeout());
+                    }
+                    a.regions = got;
+                }
+                _ => {
+                    gate.record(&a.id, None, "*", timeout());
+                    a.regions.clear();
+                }
+            }
+            accounts.push(a);
+        }
+    }
+
     accounts.extend(skipped.into_iter().map(|mut a| {
         a.regions.clear();
         a
@@ -224,6 +357,7 @@ async fn base_config(cfg: &Config) -> SdkConfig {
     use aws_config::timeout::TimeoutConfig;
     let attempt = Duration::from_secs(cfg.crawl.call_timeout_seconds.max(1));
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(shared_http_client())
         .retry_config(RetryConfig::standard().with_max_attempts(cfg.crawl.max_attempts.max(1)))
         .timeout_config(
             TimeoutConfig::builder()
@@ -234,6 +368,25 @@ async fn base_config(cfg: &Config) -> SdkConfig {
         )
         .load()
         .await
+}
+
+/// One HTTP client (connection pool, TLS configuration) for every service client of the
+/// crawl. Left to itself the SDK builds one per service client: at 1,000 accounts × 17
+/// regions that is 34,000 pools and TLS setups (most of a scan's CPU and memory).
+fn shared_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig, tls};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut c = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ));
+        c.set_connector_settings(settings.cloned());
+        if let Some(rc) = components {
+            c.set_sleep_impl(rc.sleep_impl());
+        }
+        // HTTPS_PROXY / NO_PROXY, as the SDK's own default client honours them.
+        c.set_proxy_config(Some(ProxyConfig::from_env()));
+        c.build()
+    })
 }
 
 /// Clients of one account-region, kept for the second phase.
@@ -307,14 +460,16 @@ async fn enter_account(
 }
 
 async fn crawl_account(
-    base: &SdkConfig,
-    gate: &Gate,
-    cfg: &Config,
-    caller: &str,
-    home: &str,
+    base: SdkConfig,
+    gate: Arc<Gate>,
+    cfg: Arc<Config>,
+    caller: String,
+    home: String,
     mut acct: Account,
+    progress: Shared<Progress>,
 ) -> (Account, Vec<RegionClients>) {
-    let Some(conf) = enter_account(base, gate, cfg, caller, home, &acct.id).await else {
+    let (gate, cfg, home) = (&*gate, &*cfg, home.as_str());
+    let Some(conf) = enter_account(&base, gate, cfg, &caller, home, &acct.id).await else {
         return (acct, Vec::new());
     };
 
@@ -349,8 +504,12 @@ async fn crawl_account(
             }
         }
     };
+    lock(&progress)
+        .partial
+        .insert(acct.id.clone(), (regions.clone(), Vec::new()));
 
     let page_size = cfg.crawl.page_size;
+    let progress = &progress;
     let per_region = regions.iter().map(|r| {
         let conf = conf.clone();
         let account = acct.id.clone();
@@ -364,6 +523,7 @@ async fn crawl_account(
                     .retry_partition(aws_sdk_ec2::config::retry::RetryPartition::new(
                         partition.clone(),
                     ))
+                    .interceptor(api::CountRetries(gate.counters.retries.clone()))
                     .build(),
             );
             let elb = aws_sdk_elasticloadbalancingv2::Client::from_conf(
@@ -374,6 +534,7 @@ async fn crawl_account(
                             partition,
                         ),
                     )
+                    .interceptor(api::CountRetries(gate.counters.retries.clone()))
                     .build(),
             );
             let ctx = RegionCtx {
@@ -385,10 +546,14 @@ async fn crawl_account(
                 page_size,
             };
             let region: Region = collect_region(&ctx).await;
+            if let Some(p) = lock(progress).partial.get_mut(&account) {
+                p.1.push(region.clone());
+            }
             (region, RegionClients { ec2, elb })
         }
     });
     let done: Vec<(Region, RegionClients)> = futures::future::join_all(per_region).await;
+    lock(progress).partial.remove(&acct.id);
     let mut clients = Vec::new();
     acct.regions.clear();
     for (r, c) in done {
@@ -398,19 +563,21 @@ async fn crawl_account(
     (acct, clients)
 }
 
-fn spawn_progress(gate: Arc<Gate>, total: usize) -> tokio::task::JoinHandle<()> {
+fn spawn_progress(gate: Arc<Gate>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         if !std::io::stderr().is_terminal() {
             return;
         }
         loop {
             let gaps = gate.ledger().iter().filter(|c| c.status.is_gap()).count();
+            let c = &gate.counters;
             eprint!(
-                "\r\x1b[2Kscanning: {}/{} accounts · {} requests · {} failed calls · {} coverage gaps",
-                gate.counters.accounts_done.load(Ordering::Relaxed),
-                total,
-                gate.counters.requests.load(Ordering::Relaxed),
-                gate.counters.failures.load(Ordering::Relaxed),
+                "\r\x1b[2Kscanning: {}/{} accounts · {} requests · {} retried (throttling, 5xx) · {} failed calls · {} coverage gaps",
+                c.accounts_done.load(Ordering::Relaxed),
+                c.accounts_found.load(Ordering::Relaxed),
+                c.requests.load(Ordering::Relaxed),
+                c.retries.load(Ordering::Relaxed),
+                c.failures.load(Ordering::Relaxed),
                 gaps
             );
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -433,14 +600,17 @@ pub const PREFLIGHT_APIS: [&str; 6] = [
 /// permission matrix.
 pub async fn preflight(opts: &CrawlOptions) -> Result<Vec<crate::inventory::CoverageEntry>> {
     let cfg = &opts.config;
-    let p = prepare(cfg, opts.shard).await?;
+    let p = prepare(cfg).await?;
+    let (tx, rx) = futures::channel::mpsc::unbounded::<Account>();
+    let found = discover::discover(&p.org, &p.gate, &p.caller, &cfg.accounts, opts.shard, tx);
+    let (_, selected) = futures::join!(found, rx.collect::<Vec<Account>>());
     let region = cfg
         .regions
         .first()
         .cloned()
         .unwrap_or_else(|| p.home.clone());
     let gate = &p.gate;
-    futures::stream::iter(p.selected.iter())
+    futures::stream::iter(selected.iter())
         .map(|acct| {
             let region = region.clone();
             let (base, caller, home) = (&p.base, &p.caller, &p.home);
@@ -518,5 +688,9 @@ pub fn crawl_blocking(opts: &CrawlOptions) -> Result<Inventory> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(crawl(opts))
+    let _guard = crate::interrupt::CrawlGuard::new();
+    let r = rt.block_on(crawl(opts));
+    // Connections still open after a deadline or Ctrl-C are not worth waiting for.
+    rt.shutdown_background();
+    r
 }

@@ -1,0 +1,164 @@
+//! Crawl benchmark: a whole-organisation scan against the simulated AWS (`tests/sim`), compared
+//! with the physical lower bound of any crawl of the same organisation.
+//!
+//!     cargo bench --bench crawl -- [ACCOUNTS] [REGIONS] [LATENCY_MS]    # default 1000 17 50
+//!
+//! The organisation comes from `plaudit::synth` (seed 1): every account has its own AZ name →
+//! ID rotation; one account-region in 4 has a VPC with 2 interface endpoints, one in 20
+//! provides an endpoint service behind an NLB → ALB chain. The simulator answers every call
+//! after the given latency, enforces AWS's token buckets (EC2 100 burst + 20/s per account,
+//! region and action; ELBv2 40 + 10/s per account and region; Organizations 8/s) and pages
+//! as AWS does (Organizations 20 per page).
+//!
+//! `plaudit scan` runs as a child process with its default settings (regions from
+//! DescribeRegions, no config file). Reported: wall time, the lower bound (longest chain of
+//! dependent requests × latency, or the busiest bucket's requests at its refill rate, whichever
+//! is larger) and the ratio of the two, requests, throttling errors, retries, the scan's CPU
+//! seconds and peak RSS, and whether every account-region was inventoried.
+
+#[path = "../tests/sim/mod.rs"]
+mod sim;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use plaudit::inventory::Inventory;
+use plaudit::synth::{self, Shape};
+use sim::{Latency, Options, Sim};
+
+/// CPU seconds and peak RSS (MiB) of the finished children of this process.
+fn children_usage() -> (f64, f64) {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct we own.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (
+        secs(u.ru_utime) + secs(u.ru_stime),
+        u.ru_maxrss as f64 / 1024.0,
+    )
+}
+
+fn main() {
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let accounts = args.first().copied().unwrap_or(1000) as usize;
+    let regions = args.get(1).copied().unwrap_or(17) as usize;
+    let latency = Duration::from_millis(args.get(2).copied().unwrap_or(50));
+    let sim_threads = std::env::var("SIM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+
+    let inv = synth::generate(Shape {
+        accounts,
+        regions,
+        seed: 1,
+        provider_every: 20,
+        endpoints_per_region: 2,
+        consumer_every: 4,
+    });
+    let expected = inv.account_regions();
+    let sim = Sim::start(
+        inv,
+        Options {
+            latency: Latency::Fixed(latency),
+            ..Default::default()
+        },
+        sim_threads,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("inventory.json");
+
+    let t = Instant::now();
+    // `CRAWL_BENCH_WRAP="perf record -g -o /tmp/perf.data"` profiles the scan.
+    let wrap: Vec<String> = std::env::var("CRAWL_BENCH_WRAP")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    let mut cmd = match wrap.split_first() {
+        Some((prog, rest)) => {
+            let mut c = Command::new(prog);
+            c.args(rest).arg(env!("CARGO_BIN_EXE_plaudit"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_plaudit")),
+    };
+    cmd.args([
+        "scan",
+        "--quiet",
+        "--format",
+        "json",
+        "--fail-on",
+        "none",
+        "-o",
+    ])
+    .arg(dir.path().join("findings.json"))
+    .arg("--save-inventory")
+    .arg(&saved)
+    .env_clear()
+    .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in sim.env() {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run plaudit");
+    let wall = t.elapsed().as_secs_f64();
+    let (cpu, rss) = children_usage();
+    if !out.status.success() && out.status.code() != Some(3) {
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+        panic!("scan failed: {}", out.status);
+    }
+
+    let got: Inventory =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).expect("saved inventory");
+    let gaps: Vec<_> = got.coverage.iter().filter(|c| c.status.is_gap()).collect();
+    let s = sim.stats();
+    let b = sim.lower_bound();
+
+    println!(
+        "crawl of {accounts} accounts x {regions} regions at {} ms latency",
+        latency.as_millis()
+    );
+    println!(
+        "  account-regions inventoried  {} of {expected}",
+        got.account_regions()
+    );
+    println!("  coverage gaps                {}", gaps.len());
+    for g in gaps.iter().take(5) {
+        println!(
+            "    {} {} {} {}",
+            g.account_id,
+            g.region.as_deref().unwrap_or("*"),
+            g.api,
+            g.error.as_deref().unwrap_or("")
+        );
+    }
+    println!("  wall time                    {wall:.2} s");
+    println!(
+        "  lower bound                  {:.2} s  (chain {} requests = {:.2} s; busiest bucket {} = {:.2} s)",
+        b.seconds, b.chain_requests, b.chain_seconds, b.bucket.0, b.bucket.1
+    );
+    println!("  ratio to the bound           {:.2}", wall / b.seconds);
+    println!(
+        "  requests                     {} ({:.0}/s)",
+        s.requests,
+        s.requests as f64 / wall
+    );
+    println!("  throttling errors            {}", s.throttled);
+    println!("  retries                      {}", s.retries);
+    println!(
+        "  scan CPU                     {cpu:.2} s ({:.0} us per request)",
+        cpu * 1e6 / s.requests.max(1) as f64
+    );
+    println!("  scan peak RSS                {rss:.0} MiB");
+    let mut top: Vec<_> = s.per_action.iter().collect();
+    top.sort_by(|a, b| b.1.cmp(a.1));
+    let top: Vec<String> = top
+        .iter()
+        .take(8)
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    println!("  requests by action           {}", top.join(", "));
+}
