@@ -171,10 +171,10 @@ impl Default for CrawlConfig {
 }
 
 fn d_accounts() -> usize {
-    32
+    128
 }
 fn d_requests() -> usize {
-    128
+    512
 }
 fn d_per_account() -> usize {
     16

@@ -27,8 +27,20 @@ pub struct RegionCtx<'a> {
     pub account: &'a str,
     pub region: &'a str,
     pub ec2: aws_sdk_ec2::Client,
-    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    /// The ELBv2 client, made on first use by `make_elb` (most account-regions never need
+    /// one; each client costs memory and CPU to build).
+    pub elb: std::sync::OnceLock<aws_sdk_elasticloadbalancingv2::Client>,
+    pub make_elb: Option<&'a (dyn Fn() -> aws_sdk_elasticloadbalancingv2::Client + Sync)>,
     pub page_size: Option<i32>,
+}
+
+impl RegionCtx<'_> {
+    fn elb(&self) -> &aws_sdk_elasticloadbalancingv2::Client {
+        self.elb.get_or_init(|| match self.make_elb {
+            Some(make) => make(),
+            None => unreachable!("RegionCtx without an ELBv2 client or a way to make one"),
+        })
+    }
 }
 
 fn time(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
@@ -475,7 +487,7 @@ async fn collect_security_groups(
 const LB_ARNS_PER_CALL: usize = 20;
 
 async fn describe_lbs(ctx: &RegionCtx<'_>, arns: &BTreeSet<String>) -> Vec<LoadBalancer> {
-    let elb = &ctx.elb;
+    let elb = ctx.elb();
     let mut out = Vec::new();
     let list: Vec<String> = arns.iter().cloned().collect();
     for chunk in list.chunks(LB_ARNS_PER_CALL) {
@@ -617,7 +629,7 @@ async fn collect_load_balancers(
     if service_lbs.is_empty() {
         return (Vec::new(), Vec::new());
     }
-    let elb = &ctx.elb;
+    let elb = ctx.elb();
     let mut lbs = describe_lbs(ctx, &service_lbs).await;
     let mut tgs = Vec::new();
     let mut albs: BTreeSet<String> = BTreeSet::new();
@@ -934,7 +946,8 @@ mod tests {
             account: "111111111111",
             region: "us-east-1",
             ec2: ec2_client(&rules),
-            elb: elb_client(),
+            elb: std::sync::OnceLock::from(elb_client()),
+            make_elb: None,
             page_size: Some(1),
         };
         let region = collect_region(&ctx).await;

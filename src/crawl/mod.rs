@@ -91,8 +91,8 @@ async fn prepare(cfg: &Config) -> Result<Prepared> {
 struct Progress {
     /// Accounts handed to the crawl by discovery, in order.
     selected: Vec<Account>,
-    /// Finished accounts, with the clients the second phase reuses.
-    done: Vec<(Account, Vec<RegionClients>)>,
+    /// Finished accounts, with the configuration (credentials) the second phase reuses.
+    done: Vec<(Account, Option<SdkConfig>)>,
     /// Account → its regions (once known) and the ones finished so far.
     partial: std::collections::HashMap<String, (Vec<String>, Vec<Region>)>,
 }
@@ -229,9 +229,10 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
         .collect();
     let mut accounts: Vec<Account> = Vec::with_capacity(done.len() + unfinished.len());
     let mut jobs = Vec::new();
-    for (acct, clients) in done {
+    for (acct, conf) in done {
         let ai = accounts.len();
-        for (ri, (region, c)) in acct.regions.iter().zip(clients).enumerate() {
+        for (ri, region) in acct.regions.iter().enumerate() {
+            let Some(conf) = conf.clone() else { break };
             let names: BTreeSet<String> = region
                 .vpc_endpoints
                 .iter()
@@ -241,7 +242,7 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
                 .collect();
             if !names.is_empty() {
                 let names: Vec<String> = names.into_iter().collect();
-                jobs.push((ai, ri, acct.id.clone(), region.name.clone(), c, names));
+                jobs.push((ai, ri, acct.id.clone(), region.name.clone(), conf, names));
             }
         }
         accounts.push(acct);
@@ -252,8 +253,8 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
         .map(|j| (j.0, j.1, j.2.clone(), j.3.clone()))
         .collect();
     if stopped.is_none() && !jobs.is_empty() {
-        let lookups =
-            futures::stream::iter(jobs.into_iter().map(|(ai, ri, account, region, c, names)| {
+        let lookups = futures::stream::iter(jobs.into_iter().map(
+            |(ai, ri, account, region, conf, names)| {
                 let (gate, looked_up) = (gate.clone(), looked_up.clone());
                 let page_size = cfg.crawl.page_size;
                 async move {
@@ -261,16 +262,18 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
                         gate: &gate,
                         account: &account,
                         region: &region,
-                        ec2: c.ec2,
-                        elb: c.elb,
+                        ec2: ec2_client(&conf, &gate, &account, &region),
+                        elb: std::sync::OnceLock::new(),
+                        make_elb: None,
                         page_size,
                     };
                     let found = lookup_services(&ctx, &names).await;
                     lock(&looked_up).push((ai, ri, found));
                 }
-            }))
-            .buffer_unordered(cfg.crawl.requests.max(1))
-            .collect::<Vec<()>>();
+            },
+        ))
+        .buffer_unordered(cfg.crawl.requests.max(1))
+        .collect::<Vec<()>>();
         tokio::select! {
             _ = lookups => {}
             s = &mut stop => { stopped = Some(s); }
@@ -376,10 +379,16 @@ async fn base_config(cfg: &Config) -> SdkConfig {
 fn shared_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig, tls};
     Builder::new().build_with_connector_fn(|settings, components| {
+        // Without settings the SDK only asks for a connector to validate each new service
+        // client, and throws it away: skip the TLS setup (root certificates) there, or it
+        // costs more than the crawl's requests.
+        let Some(settings) = settings else {
+            return ConnectorBuilder::default().build_http();
+        };
         let mut c = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
             tls::rustls_provider::CryptoMode::AwsLc,
         ));
-        c.set_connector_settings(settings.cloned());
+        c.set_connector_settings(Some(settings.clone()));
         if let Some(rc) = components {
             c.set_sleep_impl(rc.sleep_impl());
         }
@@ -389,10 +398,75 @@ fn shared_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClien
     })
 }
 
-/// Clients of one account-region, kept for the second phase.
-struct RegionClients {
-    ec2: aws_sdk_ec2::Client,
-    elb: aws_sdk_elasticloadbalancingv2::Client,
+/// An account's AssumeRole session, shared by all of its service clients. The SDK caches
+/// credentials per client, so 17 regions × 2 services would each assume the role (8 calls per
+/// account measured); this asks once, and again only when the session is about to expire.
+#[derive(Debug)]
+struct OneSession {
+    inner: aws_config::sts::AssumeRoleProvider,
+    current: tokio::sync::Mutex<Option<aws_credential_types::Credentials>>,
+}
+
+impl OneSession {
+    fn new(inner: aws_config::sts::AssumeRoleProvider) -> OneSession {
+        OneSession {
+            inner,
+            current: tokio::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl aws_credential_types::provider::ProvideCredentials for OneSession {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::new(async move {
+            let mut current = self.current.lock().await;
+            let fresh_until = std::time::SystemTime::now() + Duration::from_secs(300);
+            if let Some(c) = current.as_ref() {
+                if c.expiry().is_none_or(|e| e > fresh_until) {
+                    return Ok(c.clone());
+                }
+            }
+            let c = self.inner.provide_credentials().await?;
+            *current = Some(c.clone());
+            Ok(c)
+        })
+    }
+}
+
+/// The EC2 client of an account-region. Each account-region has its own retry partition:
+/// one throttled account must not slow the others down.
+fn ec2_client(conf: &SdkConfig, gate: &Gate, account: &str, region: &str) -> aws_sdk_ec2::Client {
+    aws_sdk_ec2::Client::from_conf(
+        aws_sdk_ec2::config::Builder::from(conf)
+            .region(AwsRegion::new(region.to_string()))
+            .retry_partition(aws_sdk_ec2::config::retry::RetryPartition::new(format!(
+                "plaudit-{account}-{region}"
+            )))
+            .interceptor(api::CountRetries(gate.counters.retries.clone()))
+            .build(),
+    )
+}
+
+/// The ELBv2 client of an account-region (see [`ec2_client`]).
+fn elb_client(
+    conf: &SdkConfig,
+    gate: &Gate,
+    account: &str,
+    region: &str,
+) -> aws_sdk_elasticloadbalancingv2::Client {
+    use aws_sdk_elasticloadbalancingv2::config::{Builder, retry::RetryPartition};
+    aws_sdk_elasticloadbalancingv2::Client::from_conf(
+        Builder::from(conf)
+            .region(AwsRegion::new(region.to_string()))
+            .retry_partition(RetryPartition::new(format!("plaudit-{account}-{region}")))
+            .interceptor(api::CountRetries(gate.counters.retries.clone()))
+            .build(),
+    )
 }
 
 /// Credentials for an account: the caller's own for the caller's account, AssumeRole for the
@@ -420,7 +494,9 @@ async fn enter_account(
         let provider = b.build().await;
         base.to_builder()
             .credentials_provider(
-                aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+                aws_credential_types::provider::SharedCredentialsProvider::new(OneSession::new(
+                    provider,
+                )),
             )
             .build()
     };
@@ -467,10 +543,10 @@ async fn crawl_account(
     home: String,
     mut acct: Account,
     progress: Shared<Progress>,
-) -> (Account, Vec<RegionClients>) {
+) -> (Account, Option<SdkConfig>) {
     let (gate, cfg, home) = (&*gate, &*cfg, home.as_str());
     let Some(conf) = enter_account(&base, gate, cfg, &caller, home, &acct.id).await else {
-        return (acct, Vec::new());
+        return (acct, None);
     };
 
     let regions: Vec<String> = if !cfg.regions.is_empty() {
@@ -511,56 +587,30 @@ async fn crawl_account(
     let page_size = cfg.crawl.page_size;
     let progress = &progress;
     let per_region = regions.iter().map(|r| {
-        let conf = conf.clone();
+        let conf = &conf;
         let account = acct.id.clone();
         async move {
-            // Each account-region has its own retry partition: one throttled account must
-            // not slow the others down.
-            let partition = format!("plaudit-{account}-{r}");
-            let ec2 = aws_sdk_ec2::Client::from_conf(
-                aws_sdk_ec2::config::Builder::from(&conf)
-                    .region(AwsRegion::new(r.clone()))
-                    .retry_partition(aws_sdk_ec2::config::retry::RetryPartition::new(
-                        partition.clone(),
-                    ))
-                    .interceptor(api::CountRetries(gate.counters.retries.clone()))
-                    .build(),
-            );
-            let elb = aws_sdk_elasticloadbalancingv2::Client::from_conf(
-                aws_sdk_elasticloadbalancingv2::config::Builder::from(&conf)
-                    .region(AwsRegion::new(r.clone()))
-                    .retry_partition(
-                        aws_sdk_elasticloadbalancingv2::config::retry::RetryPartition::new(
-                            partition,
-                        ),
-                    )
-                    .interceptor(api::CountRetries(gate.counters.retries.clone()))
-                    .build(),
-            );
+            let make_elb = || elb_client(conf, gate, &account, r);
             let ctx = RegionCtx {
                 gate,
                 account: &account,
                 region: r,
-                ec2: ec2.clone(),
-                elb: elb.clone(),
+                ec2: ec2_client(conf, gate, &account, r),
+                elb: std::sync::OnceLock::new(),
+                make_elb: Some(&make_elb),
                 page_size,
             };
             let region: Region = collect_region(&ctx).await;
             if let Some(p) = lock(progress).partial.get_mut(&account) {
                 p.1.push(region.clone());
             }
-            (region, RegionClients { ec2, elb })
+            region
         }
     });
-    let done: Vec<(Region, RegionClients)> = futures::future::join_all(per_region).await;
+    let done: Vec<Region> = futures::future::join_all(per_region).await;
     lock(progress).partial.remove(&acct.id);
-    let mut clients = Vec::new();
-    acct.regions.clear();
-    for (r, c) in done {
-        acct.regions.push(r);
-        clients.push(c);
-    }
-    (acct, clients)
+    acct.regions = done;
+    (acct, Some(conf))
 }
 
 fn spawn_progress(gate: Arc<Gate>) -> tokio::task::JoinHandle<()> {
