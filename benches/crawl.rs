@@ -71,6 +71,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let saved = dir.path().join("inventory.json");
 
+    let sim_cpu_before = usage(libc::RUSAGE_SELF).0;
     let t = Instant::now();
     // `CRAWL_BENCH_WRAP="perf record -g -o /tmp/perf.data"` profiles the scan.
     let wrap: Vec<String> = std::env::var("CRAWL_BENCH_WRAP")
@@ -105,7 +106,9 @@ fn main() {
     }
     let out = cmd.output().expect("run plaudit");
     let wall = t.elapsed().as_secs_f64();
-    let (cpu, rss) = children_usage();
+    let (cpu, rss) = usage(libc::RUSAGE_CHILDREN);
+    let sim_cpu = usage(libc::RUSAGE_SELF).0 - sim_cpu_before;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if !out.status.success() && out.status.code() != Some(3) {
         eprintln!("{}", String::from_utf8_lossy(&out.stderr));
         panic!("scan failed: {}", out.status);
@@ -153,6 +156,10 @@ fn main() {
         cpu * 1e6 / s.requests.max(1) as f64
     );
     println!("  scan peak RSS                {rss:.0} MiB");
+    println!(
+        "  simulator CPU                {sim_cpu:.2} s; scan + simulator use {:.0}% of {cores} cores",
+        100.0 * (cpu + sim_cpu) / (wall * cores as f64)
+    );
     let mut top: Vec<_> = s.per_action.iter().collect();
     top.sort_by(|a, b| b.1.cmp(a.1));
     let top: Vec<String> = top

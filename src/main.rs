@@ -5,6 +5,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// A crawl allocates and frees per request on every worker thread; with glibc's allocator
+/// that was a third of its CPU (BENCHMARKS.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = plaudit::cli::Cli::parse();
     init_logs(cli.verbose);
