@@ -26,11 +26,12 @@ use plaudit::inventory::Inventory;
 use plaudit::synth::{self, Shape};
 use sim::{Latency, Options, Sim};
 
-/// CPU seconds and peak RSS (MiB) of the finished children of this process.
-fn children_usage() -> (f64, f64) {
+/// CPU seconds and peak RSS (MiB) of this process (`RUSAGE_SELF`: the simulator) or of its
+/// finished children (`RUSAGE_CHILDREN`: the scan).
+fn usage(who: libc::c_int) -> (f64, f64) {
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage fills the struct we own.
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) };
+    unsafe { libc::getrusage(who, &mut u) };
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     (
         secs(u.ru_utime) + secs(u.ru_stime),
