@@ -105,6 +105,11 @@ fn main() {
     for (k, v) in sim.env() {
         cmd.env(k, v);
     }
+    // `CRAWL_BENCH_LOG=plaudit=info` shows the scan's logs (on stderr, as they happen).
+    if let Ok(filter) = std::env::var("CRAWL_BENCH_LOG") {
+        cmd.env("RUST_LOG", filter)
+            .stderr(std::process::Stdio::inherit());
+    }
     let out = cmd.output().expect("run plaudit");
     let wall = t.elapsed().as_secs_f64();
     let (cpu, rss) = usage(libc::RUSAGE_CHILDREN);

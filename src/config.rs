@@ -171,13 +171,13 @@ impl Default for CrawlConfig {
 }
 
 fn d_accounts() -> usize {
-    128
+    256
 }
 fn d_requests() -> usize {
-    512
+    1024
 }
 fn d_per_account() -> usize {
-    16
+    32
 }
 fn d_attempts() -> u32 {
     6

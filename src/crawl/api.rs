@@ -22,33 +22,35 @@ use crate::inventory::{CoverageEntry, CoverageStatus};
 #[derive(Debug, Clone, Copy)]
 pub struct Bucket {
     pub burst: u32,
-    pub per_second: u32,
+    pub per_second: f64,
 }
 
 /// EC2 Describe*: AWS gives 100 burst, 20/s per account, region and action.
 pub const EC2_BUCKET: Bucket = Bucket {
     burst: 50,
-    per_second: 16,
+    per_second: 16.0,
 };
 /// ELBv2 Describe*: AWS gives 40 burst, 10/s per account and region.
 pub const ELB_BUCKET: Bucket = Bucket {
     burst: 20,
-    per_second: 8,
+    per_second: 8.0,
 };
 /// Organizations: about 8/s for the organisation (it is the one bucket the whole scan
 /// shares, and discovery is on every account's critical path: stay just below).
 pub const ORG_BUCKET: Bucket = Bucket {
-    burst: 4,
-    per_second: 7,
+    burst: 6,
+    per_second: 7.5,
 };
 /// STS (AssumeRole, GetCallerIdentity): generous regional limits; stay modest.
 pub const STS_BUCKET: Bucket = Bucket {
     burst: 20,
-    per_second: 10,
+    per_second: 10.0,
 };
 
 fn limiter(b: Bucket, clock: &governor::clock::DefaultClock) -> DefaultDirectRateLimiter {
-    let q = Quota::per_second(NonZeroU32::new(b.per_second.max(1)).unwrap())
+    let period = std::time::Duration::from_secs_f64(1.0 / b.per_second.max(0.1));
+    let q = Quota::with_period(period)
+        .expect("a positive period")
         .allow_burst(NonZeroU32::new(b.burst.max(1)).unwrap());
     // One clock for all limiters: creating one calibrates a timer (measurable at 17,000
     // account-regions × API families).

@@ -182,6 +182,15 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
             async {}
         })
     };
+    let discovery = async {
+        let d = discovery.await;
+        tracing::info!(
+            seconds = started.elapsed().as_secs_f64(),
+            accounts = gate.counters.accounts_found.load(Ordering::Relaxed),
+            "discovery done"
+        );
+        d
+    };
     let phase1 = async { futures::join!(discovery, accounts).0 };
     let mut stopped = None;
     let found = tokio::select! {
@@ -221,6 +230,10 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
         (done, unfinished)
     };
 
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f64(),
+        "every account crawled"
+    );
     // Phase 2: consumer-side lookups of services the organisation does not provide.
     let org_services: BTreeSet<String> = done
         .iter()
