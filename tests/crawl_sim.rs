@@ -10,7 +10,6 @@ mod sim;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use plaudit::inventory::Inventory;
@@ -208,5 +207,424 @@ fn the_crawl_collects_exactly_what_the_organisation_holds() {
     assert!(
         s.per_action["ec2:DescribeVpcEndpoints"] > 18,
         "pages of 2 were followed"
+    );
+}
+
+/// (rule, account, region, resource) → status, for the findings of one account-region.
+fn in_region<'a>(
+    f: &'a Findings,
+    account: &str,
+    region: &str,
+) -> Vec<(&'a (String, String, String, String), &'a Value)> {
+    f.iter()
+        .filter(|(k, _)| k.1 == account && k.2 == region)
+        .collect()
+}
+
+fn on(account: Option<&str>, region: Option<&str>, action: &str) -> Match {
+    Match {
+        account: account.map(str::to_string),
+        region: region.map(str::to_string),
+        action: Some(action.to_string()),
+    }
+}
+
+fn fault(m: Match, kind: FaultKind, times: Option<u32>) -> Fault {
+    Fault { on: m, kind, times }
+}
+
+#[test]
+fn transient_faults_change_nothing() {
+    let truth = org();
+    let mut active = truth.clone();
+    active.accounts[8].regions.clear();
+    let a1 = truth.accounts[1].id.clone();
+    let faults = vec![
+        fault(
+            on(None, None, "DescribeVpcEndpoints"),
+            FaultKind::ServerError,
+            Some(2),
+        ),
+        fault(
+            on(Some(&a1), None, "DescribeVpcEndpointServiceConfigurations"),
+            FaultKind::Unavailable,
+            Some(2),
+        ),
+        fault(
+            on(None, None, "DescribeTargetHealth"),
+            FaultKind::Unavailable,
+            Some(3),
+        ),
+        fault(
+            on(None, None, "DescribeSubnets"),
+            FaultKind::StallBody(Duration::from_millis(300)),
+            Some(2),
+        ),
+        fault(
+            on(None, None, "DescribeVpcAttribute"),
+            FaultKind::Hang(Duration::from_secs(3)),
+            Some(1),
+        ),
+        fault(
+            on(None, None, "DescribeSecurityGroupRules"),
+            FaultKind::Truncated,
+            Some(2),
+        ),
+        fault(on(None, None, "DescribeVpcs"), FaultKind::Throttle, Some(5)),
+        fault(
+            on(None, None, "ListAccountsForParent"),
+            FaultKind::ServerError,
+            Some(1),
+        ),
+        fault(
+            on(None, None, "AssumeRole"),
+            FaultKind::Unavailable,
+            Some(1),
+        ),
+    ];
+    let injected: u32 = faults.iter().map(|f| f.times.unwrap()).sum();
+    let sim = Sim::start(
+        truth.clone(),
+        Options {
+            faults,
+            ..small_pages()
+        },
+        2,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let t = Instant::now();
+    let out = plaudit(&sim, dir.path(), &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        t.elapsed()
+    );
+
+    let s = sim.stats();
+    assert_eq!(s.faults, u64::from(injected), "every fault was hit");
+    assert!(s.retries > 0);
+    let got = crawled(dir.path());
+    assert!(gaps(&got).is_empty(), "{:?}", gaps(&got));
+    assert_eq!(count(&got), count(&active));
+    assert_same(
+        &findings_of(&aligned(got, &truth), dir.path()),
+        &findings_of(&active, dir.path()),
+    );
+}
+
+#[test]
+fn persistent_faults_are_named_in_the_ledger_and_spare_the_rest() {
+    let truth = org();
+    let id = |i: usize| truth.accounts[i].id.clone();
+    let (east1, east2) = ("us-east-1", "us-east-2");
+    let opts = Options {
+        deny_assume_role: [id(2)].into(),
+        scp_denied_regions: [east2.to_string()].into(),
+        faults: vec![
+            fault(
+                on(Some(&id(4)), Some(east1), "DescribeVpcEndpoints"),
+                FaultKind::ServerError,
+                None,
+            ),
+            fault(
+                on(Some(&id(5)), Some(east1), "DescribeVpcs"),
+                FaultKind::Truncated,
+                None,
+            ),
+            fault(
+                on(Some(&id(6)), Some(east1), "DescribeSubnets"),
+                FaultKind::Hang(Duration::from_secs(30)),
+                None,
+            ),
+        ],
+        ..small_pages()
+    };
+    let sim = Sim::start(truth.clone(), opts, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let t = Instant::now();
+    let out = plaudit(&sim, dir.path(), &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "incomplete: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(60),
+        "nothing hangs: {:?}",
+        t.elapsed()
+    );
+    let got = crawled(dir.path());
+    let g = gaps(&got);
+    let reasons = |a: &str, r: &str| {
+        g.get(&(a.to_string(), r.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+
+    assert_eq!(reasons(&id(2), "*"), set(&["assume_role_failed"]));
+    let denied = got
+        .coverage
+        .iter()
+        .find(|c| c.account_id == id(2) && c.api == "sts:AssumeRole")
+        .unwrap();
+    assert!(
+        denied.error.as_deref().unwrap().contains("AccessDenied"),
+        "{denied:?}"
+    );
+    for a in [0, 1, 3, 4, 5, 6, 7] {
+        assert_eq!(
+            reasons(&id(a), east2),
+            set(&["access_denied"]),
+            "SCP-denied region in account {a}"
+        );
+    }
+    assert_eq!(reasons(&id(4), east1), set(&["error"]));
+    assert!(got.coverage.iter().any(|c| {
+        c.account_id == id(4)
+            && c.api == "ec2:DescribeVpcEndpoints"
+            && c.error
+                .as_deref()
+                .is_some_and(|e| e.contains("InternalError"))
+    }));
+    assert_eq!(reasons(&id(5), east1), set(&["error"]));
+    assert_eq!(reasons(&id(6), east1), set(&["timeout"]));
+    assert_eq!(
+        reasons(&id(8), "*"),
+        BTreeSet::new(),
+        "a suspended account is not a gap"
+    );
+    assert!(
+        got.coverage
+            .iter()
+            .any(|c| c.account_id == id(8) && c.status.as_str() == "suspended")
+    );
+    // Nothing else is missing.
+    let gapped: BTreeSet<(String, String)> = g.keys().cloned().collect();
+    let expected: BTreeSet<(String, String)> = [0, 1, 3, 4, 5, 6, 7]
+        .iter()
+        .map(|&a| (id(a), east2.to_string()))
+        .chain([
+            (id(2), "*".into()),
+            (id(4), east1.into()),
+            (id(5), east1.into()),
+            (id(6), east1.into()),
+        ])
+        .collect();
+    assert_eq!(gapped, expected);
+
+    // Healthy account-regions keep their findings; a cross-account one may turn `unknown`
+    // (its other end is in a gap), never a different verdict. Gapped ones never pass or fail
+    // on what could not be read.
+    let mut active = truth.clone();
+    active.accounts[8].regions.clear();
+    let want = findings_of(&active, dir.path());
+    let have = findings_of(&aligned(got.clone(), &truth), dir.path());
+    let mut same = 0;
+    for a in &got.accounts {
+        for r in &a.regions {
+            let healthy = !g.contains_key(&(a.id.clone(), r.name.clone()))
+                && !g.contains_key(&(a.id.clone(), "*".into()));
+            if !healthy {
+                continue;
+            }
+            for (k, w) in in_region(&want, &a.id, &r.name) {
+                let h = have.get(k).unwrap_or_else(|| panic!("lost {k:?}"));
+                if h == w {
+                    same += 1;
+                } else {
+                    assert_eq!(h["status"], "unknown", "{k:?}: have {h}, want {w}");
+                }
+            }
+            for (k, _) in in_region(&have, &a.id, &r.name) {
+                assert!(want.contains_key(k), "unexpected {k:?}");
+            }
+        }
+    }
+    assert!(same > 50, "most healthy findings are unchanged ({same})");
+    for (k, h) in &have {
+        if k.1 == id(2) || k.2 == east2 {
+            assert_eq!(h["status"], "unknown", "{k:?} is in a gap: {h}");
+        }
+    }
+}
+
+#[test]
+fn a_throttling_storm_is_survived_or_named() {
+    let truth = synth::generate(Shape {
+        accounts: 3,
+        regions: 2,
+        seed: 3,
+        provider_every: 2,
+        endpoints_per_region: 2,
+        consumer_every: 1,
+    });
+    let mut buckets = sim::Buckets::default();
+    buckets.ec2 = sim::BucketShape {
+        burst: 3.0,
+        per_second: 2.0,
+    };
+    buckets.elb = sim::BucketShape {
+        burst: 2.0,
+        per_second: 1.0,
+    };
+    let sim = Sim::start(
+        truth.clone(),
+        Options {
+            buckets,
+            ..small_pages()
+        },
+        2,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let t = Instant::now();
+    let out = plaudit(&sim, dir.path(), &[]);
+    assert!(
+        matches!(out.status.code(), Some(0 | 3)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(90),
+        "took {:?}",
+        t.elapsed()
+    );
+    let s = sim.stats();
+    assert!(s.throttled > 0, "the storm happened");
+    let got = crawled(dir.path());
+    let g = gaps(&got);
+    for (k, v) in &g {
+        assert_eq!(v, &BTreeSet::from(["throttled".to_string()]), "{k:?}");
+    }
+    // Whatever was fully read gives the same findings as without the storm.
+    let want = findings_of(&truth, dir.path());
+    let have = findings_of(&aligned(got.clone(), &truth), dir.path());
+    for a in &got.accounts {
+        for r in &a.regions {
+            if g.contains_key(&(a.id.clone(), r.name.clone())) {
+                continue;
+            }
+            for (k, w) in in_region(&want, &a.id, &r.name) {
+                let h = &have[k];
+                assert!(
+                    h == w || h["status"] == "unknown",
+                    "{k:?}: have {h}, want {w}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_deadline_keeps_what_was_collected_and_names_the_rest() {
+    let truth = org();
+    let opts = Options {
+        latency: Latency::Fixed(Duration::from_millis(250)),
+        ..small_pages()
+    };
+    let sim = Sim::start(truth, opts, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let t = Instant::now();
+    let out = plaudit(&sim, dir.path(), &["--deadline", "3"]);
+    let took = t.elapsed();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        took < Duration::from_secs(8),
+        "stopped at the deadline: {took:?}"
+    );
+    let got = crawled(dir.path());
+    let timeouts: Vec<_> = got
+        .coverage
+        .iter()
+        .filter(|c| c.status.as_str() == "timeout")
+        .collect();
+    assert!(!timeouts.is_empty());
+    assert!(
+        timeouts
+            .iter()
+            .all(|c| c.error.as_deref().unwrap().contains("deadline"))
+    );
+    // Every account is either in the inventory with its regions or named as timed out.
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("findings.json")).unwrap()).unwrap();
+    assert_eq!(report["scan"]["complete"], false);
+    assert!(
+        got.accounts.len() >= 8,
+        "accounts found before the deadline are listed"
+    );
+    let collected: usize = got.accounts.iter().map(|a| a.regions.len()).sum();
+    let timed_out_regions = timeouts.iter().filter(|c| c.region.is_some()).count();
+    assert!(collected + timed_out_regions > 0);
+}
+
+#[test]
+fn ctrl_c_stops_a_scan_promptly_and_writes_nothing() {
+    let truth = org();
+    let opts = Options {
+        latency: Latency::Fixed(Duration::from_millis(400)),
+        ..small_pages()
+    };
+    let sim = Sim::start(truth, opts, 2);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("plaudit.yaml"),
+        "crawl:\n  call_timeout_seconds: 5\n",
+    )
+    .unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_plaudit"));
+    c.arg("scan")
+        .arg("--config")
+        .arg(dir.path().join("plaudit.yaml"))
+        .args(["--format", "csv", "-o"])
+        .arg(dir.path().join("findings.csv"))
+        .arg("--save-inventory")
+        .arg(dir.path().join("inventory.json"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in sim.env() {
+        c.env(k, v);
+    }
+    let child = c.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let t = Instant::now();
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "stopped promptly: {:?}",
+        t.elapsed()
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted") && stderr.contains("nothing was written"),
+        "{stderr}"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        left,
+        vec!["plaudit.yaml".to_string()],
+        "no output, no temporary file"
     );
 }

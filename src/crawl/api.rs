@@ -216,6 +216,96 @@ impl Gate {
     }
 }
 
+/// A response whose body is not a whole XML document. The SDK's XML deserializers stop
+/// quietly at the end of the input, so a body cut short would otherwise give a shorter
+/// listing and no error: silent data loss. [`CheckComplete`] turns it into an error and
+/// [`IncompleteIsTransient`] has it retried like a 5xx.
+#[derive(Debug, thiserror::Error)]
+#[error("the response was cut short: {0}")]
+pub struct IncompleteResponse(String);
+
+/// Why an XML body is incomplete, or `None` when it ends by closing its root element (or is
+/// not XML: other formats fail in their own parsers).
+pub fn xml_incomplete(body: &[u8]) -> Option<String> {
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Some("the body is not UTF-8".into());
+    };
+    let t = text.trim();
+    if !t.starts_with('<') {
+        return None;
+    }
+    let mut rest = t;
+    if rest.starts_with("<?") {
+        let Some(end) = rest.find("?>") else {
+            return Some("the XML declaration is not closed".into());
+        };
+        rest = rest[end + 2..].trim_start();
+    }
+    let name = rest
+        .get(1..)?
+        .split(|c: char| c.is_whitespace() || c == '>' || c == '/')
+        .next()
+        .unwrap_or("");
+    if name.is_empty() {
+        return Some("no root element".into());
+    }
+    if t.ends_with(&format!("</{name}>")) || (rest.ends_with("/>") && !rest[1..].contains('<')) {
+        None
+    } else {
+        Some(format!("{} bytes, no closing </{name}>", body.len()))
+    }
+}
+
+/// Checks that each XML response is whole (see [`IncompleteResponse`]).
+#[derive(Debug)]
+pub struct CheckComplete;
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for CheckComplete {
+    fn name(&self) -> &'static str {
+        "CheckComplete"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        ctx: &aws_smithy_runtime_api::client::interceptors::context::AfterDeserializationInterceptorContextRef<'_>,
+        _rc: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        match ctx.response().body().bytes().and_then(xml_incomplete) {
+            Some(why) => Err(Box::new(IncompleteResponse(why))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Retries an [`IncompleteResponse`] (with the SDK's backoff) as it would a 5xx.
+#[derive(Debug)]
+pub struct IncompleteIsTransient;
+
+impl aws_smithy_runtime_api::client::retries::classifiers::ClassifyRetry for IncompleteIsTransient {
+    fn classify_retry(
+        &self,
+        ctx: &aws_smithy_runtime_api::client::interceptors::context::InterceptorContext,
+    ) -> aws_smithy_runtime_api::client::retries::classifiers::RetryAction {
+        use aws_smithy_runtime_api::client::retries::classifiers::RetryAction;
+        let Some(Err(e)) = ctx.output_or_error() else {
+            return RetryAction::NoActionIndicated;
+        };
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(err) = cur {
+            if err.downcast_ref::<IncompleteResponse>().is_some() {
+                return RetryAction::transient_error();
+            }
+            cur = err.source();
+        }
+        RetryAction::NoActionIndicated
+    }
+
+    fn name(&self) -> &'static str {
+        "IncompleteIsTransient"
+    }
+}
+
 /// Follows `NextToken`/`Marker` to the last page, each page through [`Gate::call`]. `None`
 /// when a page failed (the listing is then incomplete, and the ledger says why) or AWS sent
 /// the same token twice; the API's ledger entry is written either way.
@@ -368,6 +458,20 @@ pub fn classify_code(code: &str) -> CoverageStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cut_xml_document_is_incomplete() {
+        let whole = b"<?xml version=\"1.0\"?>\n<DescribeVpcsResponse xmlns=\"x\"><vpcSet><item/></vpcSet></DescribeVpcsResponse>\n";
+        assert_eq!(xml_incomplete(whole), None);
+        assert!(xml_incomplete(&whole[..60]).is_some());
+        assert!(xml_incomplete(b"<Response><Errors>").is_some());
+        assert_eq!(
+            xml_incomplete(b"{\"json\": true}"),
+            None,
+            "other formats are left to their parsers"
+        );
+        assert_eq!(xml_incomplete(b""), None);
+    }
 
     #[test]
     fn codes_map_to_named_gaps() {

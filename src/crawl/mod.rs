@@ -466,6 +466,8 @@ fn ec2_client(conf: &SdkConfig, gate: &Gate, account: &str, region: &str) -> aws
                 "plaudit-{account}-{region}"
             )))
             .interceptor(api::CountRetries(gate.counters.retries.clone()))
+            .interceptor(api::CheckComplete)
+            .retry_classifier(api::IncompleteIsTransient)
             .build(),
     )
 }
@@ -483,6 +485,8 @@ fn elb_client(
             .region(AwsRegion::new(region.to_string()))
             .retry_partition(RetryPartition::new(format!("plaudit-{account}-{region}")))
             .interceptor(api::CountRetries(gate.counters.retries.clone()))
+            .interceptor(api::CheckComplete)
+            .retry_classifier(api::IncompleteIsTransient)
             .build(),
     )
 }
