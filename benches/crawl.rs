@@ -91,6 +91,7 @@ fn main() {
     cmd.args([
         "scan",
         "--quiet",
+        "--no-history",
         "--format",
         "json",
         "--fail-on",

@@ -11,7 +11,8 @@ Exit codes:
   0  no failing finding at or above --fail-on
   1  failing findings at or above --fail-on
   2  bad invocation, config, rule or input file
-  3  the scan is incomplete (a coverage gap); wins over 1";
+  3  the scan is incomplete (a coverage gap); wins over 1
+  130  interrupted (Ctrl-C); nothing was written";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,12 +37,14 @@ pub enum Command {
         "  plaudit scan --inventory examples/demo-org.json\n",
         "  plaudit scan --regions eu-west-1,us-east-1 --save-inventory inv.json\n",
         "  plaudit scan --inventory inv.json --format csv --output findings.csv\n",
-        "  plaudit scan --inventory inv.json --fail-on high --rules ./my-rules\n\n",
+        "  plaudit scan --inventory inv.json --fail-on high --rules ./my-rules\n",
+        "  plaudit scan --waivers waivers.yaml --baseline 41 --fail-on-new   # CI: only new findings fail\n\n",
         "Exit codes:\n",
         "  0  no failing finding at or above --fail-on\n",
         "  1  failing findings at or above --fail-on\n",
         "  2  bad invocation, config, rule or input file\n",
-        "  3  the scan is incomplete (a coverage gap); wins over 1"
+        "  3  the scan is incomplete (a coverage gap); wins over 1\n",
+        "  130  interrupted (Ctrl-C); nothing was written"
     ))]
     Scan(ScanArgs),
     /// List, explain and test rules
@@ -57,6 +60,21 @@ pub enum Command {
     /// Check access before a long scan: assume the role in every selected account and make one
     /// cheap call per API family; prints a permission matrix (exit 3 when something is denied)
     Preflight(PreflightArgs),
+    /// List the scans recorded in the history
+    History(HistoryArgs),
+    /// What changed between two recorded scans: findings (new, resolved, open, changed) and
+    /// the PrivateLink graph (services, acceptance, DNS, principals, AZ IDs, consumers,
+    /// connections, security-group rules, accounts)
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  plaudit drift                      # the last two complete scans\n",
+        "  plaudit drift --from 12 --to 15 --format csv -o drift.csv"
+    ))]
+    Drift(DriftArgs),
+    /// Check a waivers file: syntax, rule ids, expired waivers, and (with --inventory)
+    /// waivers that match nothing (exit 1 when any is expired or stale)
+    #[command(subcommand)]
+    Waivers(WaiversCommand),
     /// Join inventories saved by separate scans (shards) into one, ledgers included
     #[command(after_help = concat!(
         "Example:\n",
@@ -89,6 +107,48 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The history file [default: ~/.local/share/plaudit/history.db]
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// The older scan (an id from `plaudit history`) [default: the complete scan before --to]
+    #[arg(long, value_name = "SCAN")]
+    pub from: Option<i64>,
+    /// The newer scan [default: the last complete scan]
+    #[arg(long, value_name = "SCAN")]
+    pub to: Option<i64>,
+    /// The history file [default: ~/.local/share/plaudit/history.db]
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+    /// Write to FILE (atomically) instead of stdout
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WaiversCommand {
+    /// Validate a waivers file and report expired and stale waivers
+    Lint {
+        /// The waivers file [default: `waivers` from the config]
+        #[arg(long, value_name = "FILE")]
+        waivers: Option<PathBuf>,
+        /// Also report waivers that match no finding of this inventory
+        #[arg(long, value_name = "FILE")]
+        inventory: Option<PathBuf>,
+        #[command(flatten)]
+        sources: RuleSources,
+    },
+}
+
+#[derive(Debug, Args)]
 pub struct RuleSources {
     /// A directory of rules of your own (repeatable), added to the built-in rules
     #[arg(long = "rules", value_name = "DIR")]
@@ -111,6 +171,23 @@ pub struct ScanArgs {
     pub save_inventory: Option<PathBuf>,
     #[command(flatten)]
     pub crawl: CrawlArgs,
+    /// The scan history file [default: ~/.local/share/plaudit/history.db, or `state` in the
+    /// config]
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Do not record this scan in the history
+    #[arg(long)]
+    pub no_history: bool,
+    /// A waivers file (YAML; accepted findings with owners and expiry) [config: waivers]
+    #[arg(long, value_name = "FILE")]
+    pub waivers: Option<PathBuf>,
+    /// Compare with a baseline: a scan id from `plaudit history`, or a JSON report
+    /// (`--format json`) of an earlier scan
+    #[arg(long, value_name = "SCAN|FILE")]
+    pub baseline: Option<String>,
+    /// With --baseline: exit 1 only for failing findings that are new since the baseline
+    #[arg(long, requires = "baseline")]
+    pub fail_on_new: bool,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,

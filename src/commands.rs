@@ -9,10 +9,12 @@ use comfy_table::{ContentArrangement, Table, presets};
 
 use crate::cli::{Cli, Command, ListFormat, QueryArgs, RuleSources, RulesCommand, ScanArgs};
 use crate::config::{Config, FailOn};
-use crate::findings::Severity;
+use crate::findings::{Severity, Status};
+use crate::history::{self, History, NewScan};
 use crate::report::{self, PrintOptions, ScanReport, neutralise_formula};
 use crate::rules::{self, RuleSet};
 use crate::store::Store;
+use crate::waivers::Waivers;
 use crate::{exit, inventory};
 
 pub fn run(cli: Cli) -> Result<u8> {
@@ -23,6 +25,13 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Rules(RulesCommand::Test { dir }) => rules_test(dir.as_deref()),
         Command::Query(args) => query(args),
         Command::Preflight(args) => preflight(args),
+        Command::History(args) => history_list(args),
+        Command::Drift(args) => drift(args),
+        Command::Waivers(crate::cli::WaiversCommand::Lint {
+            waivers,
+            inventory,
+            sources,
+        }) => waivers_lint(waivers.as_deref(), inventory.as_deref(), &sources),
         Command::Merge { inputs, output } => {
             let mut invs = Vec::new();
             for p in &inputs {
@@ -97,6 +106,35 @@ fn load_rules(sources: &RuleSources) -> Result<(Config, RuleSet)> {
 
 fn scan(args: ScanArgs) -> Result<u8> {
     let (cfg, set) = load_rules(&args.sources)?;
+    let waivers = match args.waivers.as_ref().or(cfg.waivers.as_ref()) {
+        Some(p) => {
+            let w = Waivers::load(p)?;
+            w.check_rules(&set.rules().iter().map(|r| r.id.clone()).collect())?;
+            Some(w)
+        }
+        None => None,
+    };
+    let state = state_path(args.state.as_deref(), &cfg)?;
+    let mut history = if args.no_history {
+        None
+    } else {
+        Some(History::open(&state)?)
+    };
+    let baseline = match &args.baseline {
+        Some(spec) => Some(load_baseline(spec, history.as_ref(), &state)?),
+        None => None,
+    };
+    let source = match &args.inventory {
+        Some(p) => p.display().to_string(),
+        None => "crawl".to_string(),
+    };
+    let scan_id = match &history {
+        Some(h) => Some(h.begin(NewScan {
+            source: &source,
+            ruleset_hash: &set.fingerprint(),
+        })?),
+        None => None,
+    };
     let inv = match args.inventory.as_deref() {
         Some(p) => inventory::load_file(p)?,
         None => {
@@ -114,8 +152,16 @@ fn scan(args: ScanArgs) -> Result<u8> {
         }
     };
     let store = Store::load(&inv).context("loading the inventory into SQLite")?;
-    let ev = rules::eval::evaluate(&set, &store, &inv);
-    let report = ScanReport::new(&inv, ev.findings, &set);
+    let mut ev = rules::eval::evaluate(&set, &store, &inv);
+    let applied = waivers
+        .as_ref()
+        .map(|w| w.apply(&mut ev.findings, &inv, chrono::Utc::now().date_naive()))
+        .unwrap_or_default();
+    let mut report = ScanReport::new(&inv, ev.findings, &set);
+    report.waivers = report::WaiverNotes {
+        expired: applied.expired.clone(),
+        stale: applied.stale.clone(),
+    };
     let printer = report::printer(
         args.format,
         PrintOptions {
@@ -126,6 +172,18 @@ fn scan(args: ScanArgs) -> Result<u8> {
     emit(args.output.as_deref(), |w| printer.print(&report, w))?;
     if args.format != report::Format::Table || args.output.is_some() {
         eprintln!("{}", report::summary_line(&report));
+    }
+    for w in &applied.expired {
+        eprintln!(
+            "warning: waiver `{}` ({}) expired on {} and no longer applies",
+            w.id, w.owner, w.expires
+        );
+    }
+    for w in &applied.stale {
+        eprintln!(
+            "warning: waiver `{}` ({}) matched no failing finding: stale?",
+            w.id, w.owner
+        );
     }
     if !ev.errors.is_empty() {
         for e in &ev.errors {
@@ -140,10 +198,385 @@ fn scan(args: ScanArgs) -> Result<u8> {
         .fail_on
         .or(cfg.fail_on)
         .unwrap_or(FailOn::Severity(Severity::Info));
-    if args.exit_zero {
-        return Ok(exit::OK);
+    let code = if args.exit_zero {
+        exit::OK
+    } else if let (Some(base), true) = (&baseline, args.fail_on_new) {
+        let new: Vec<&crate::findings::Finding> = report
+            .findings
+            .iter()
+            .filter(|f| f.status == Status::Fail && !base.contains(&f.fingerprint()))
+            .filter(|f| matches!(fail_on, FailOn::Severity(min) if f.severity >= min))
+            .collect();
+        if !new.is_empty() {
+            eprintln!("{} failing finding(s) new since the baseline", new.len());
+        }
+        if !report.scan.complete {
+            exit::INCOMPLETE
+        } else if new.is_empty() {
+            exit::OK
+        } else {
+            exit::FINDINGS
+        }
+    } else {
+        exit::for_report(&report, fail_on)
+    };
+    if let (Some(base), false) = (&baseline, args.fail_on_new) {
+        let new = report
+            .findings
+            .iter()
+            .filter(|f| f.status == Status::Fail && !base.contains(&f.fingerprint()))
+            .count();
+        eprintln!("{new} failing finding(s) new since the baseline");
     }
-    Ok(exit::for_report(&report, fail_on))
+    if let (Some(h), Some(id)) = (history.as_mut(), scan_id) {
+        h.finish(id, &inv, &report.findings, code)
+            .with_context(|| format!("the report was written, but recording scan {id} failed"))?;
+        tracing::info!("recorded as scan {id} in {}", h.path().display());
+    }
+    Ok(code)
+}
+
+/// The history file: `--state`, the config's `state`, or the user's data directory.
+fn state_path(flag: Option<&Path>, cfg: &Config) -> Result<PathBuf> {
+    flag.map(Path::to_path_buf)
+        .or_else(|| cfg.state.clone())
+        .or_else(history::default_path)
+        .context("no history file: set --state (or `state` in the config), or use --no-history")
+}
+
+/// The fingerprints failing in a baseline: a scan of the history, or a JSON report file.
+fn load_baseline(
+    spec: &str,
+    history: Option<&History>,
+    state: &Path,
+) -> Result<std::collections::BTreeSet<String>> {
+    if let Ok(id) = spec.parse::<i64>() {
+        let opened;
+        let h = match history {
+            Some(h) => h,
+            None => {
+                opened = History::open(state)?;
+                &opened
+            }
+        };
+        let scan = h.scan(id)?;
+        if !scan.finished() {
+            bail!("baseline scan {id} did not finish; pick another (`plaudit history`)");
+        }
+        return Ok(h
+            .findings(id)?
+            .into_iter()
+            .filter(|f| f.status == "fail" || f.status == "waived")
+            .map(|f| f.fingerprint)
+            .collect());
+    }
+    let path = Path::new(spec);
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!("cannot read the baseline `{spec}` (a scan id or a JSON report)")
+    })?;
+    let v: serde_json::Value = serde_json::from_str(&text).with_context(|| {
+        format!("the baseline `{spec}` is not a JSON report (`scan --format json`)")
+    })?;
+    let findings = v["findings"]
+        .as_array()
+        .with_context(|| format!("the baseline `{spec}` has no `findings` array"))?;
+    Ok(findings
+        .iter()
+        .filter(|f| f["status"] == "fail" || f["status"] == "waived")
+        .map(|f| {
+            let k = |n: &str| f[n].as_str().unwrap_or("").to_string();
+            format!(
+                "{}|{}|{}|{}",
+                k("rule_id"),
+                k("account_id"),
+                k("region"),
+                k("resource_id")
+            )
+        })
+        .collect())
+}
+
+fn history_list(args: crate::cli::HistoryArgs) -> Result<u8> {
+    let cfg = Config::default();
+    let h = History::open(&state_path(args.state.as_deref(), &cfg)?)?;
+    let scans = h.scans()?;
+    let last = scans.last().map(|s| s.id);
+    let columns: Vec<String> = [
+        "scan",
+        "started",
+        "finished",
+        "status",
+        "source",
+        "accounts",
+        "account_regions",
+        "failing",
+        "unknown",
+        "waived",
+        "gaps",
+        "exit",
+        "rules_hash",
+    ]
+    .iter()
+    .map(|c| c.to_string())
+    .collect();
+    let n = |v: Option<i64>| v.map(|x| x.to_string()).unwrap_or_default();
+    let rows: Vec<Vec<String>> = scans
+        .iter()
+        .map(|s| {
+            let status = if s.finished() {
+                s.status.clone()
+            } else if Some(s.id) == last {
+                "running or interrupted".into()
+            } else {
+                "interrupted".into()
+            };
+            vec![
+                s.id.to_string(),
+                s.started_at.clone(),
+                s.finished_at.clone().unwrap_or_default(),
+                status,
+                s.source.clone(),
+                n(s.accounts),
+                n(s.account_regions),
+                n(s.failing),
+                n(s.unknown),
+                n(s.waived),
+                n(s.gaps),
+                n(s.exit_code),
+                s.ruleset_hash.chars().take(12).collect(),
+            ]
+        })
+        .collect();
+    print_table_like(args.format, &columns, &rows)?;
+    Ok(exit::OK)
+}
+
+fn drift(args: crate::cli::DriftArgs) -> Result<u8> {
+    let cfg = Config::default();
+    let h = History::open(&state_path(args.state.as_deref(), &cfg)?)?;
+    let scans = h.scans()?;
+    let complete: Vec<&history::ScanRecord> =
+        scans.iter().filter(|s| s.status == "complete").collect();
+    let to = match args.to {
+        Some(id) => h.scan(id)?,
+        None => complete
+            .last()
+            .map(|s| (*s).clone())
+            .context("no complete scan in the history yet (`plaudit history`)")?,
+    };
+    let from = match args.from {
+        Some(id) => h.scan(id)?,
+        None => complete
+            .iter()
+            .rev()
+            .find(|s| s.id < to.id)
+            .map(|s| (*s).clone())
+            .with_context(|| format!("no complete scan before scan {} to compare with", to.id))?,
+    };
+    for s in [&from, &to] {
+        if !s.finished() {
+            bail!(
+                "scan {} did not finish (interrupted); pick another (`plaudit history`)",
+                s.id
+            );
+        }
+    }
+    let findings = crate::drift::compare_findings(
+        &from,
+        &to,
+        &h.findings(from.id)?,
+        &h.findings(to.id)?,
+        &h.gaps(to.id)?,
+    );
+    let graph = crate::drift::compare_graph(&h.inventory(from.id)?, &h.inventory(to.id)?);
+    let d = crate::drift::Drift {
+        from,
+        to,
+        findings,
+        graph,
+    };
+    let count = |k: crate::drift::FindingDrift| d.findings.iter().filter(|c| c.drift == k).count();
+    use crate::drift::FindingDrift as D;
+    let summary = format!(
+        "scan {} → scan {}: {} new, {} resolved, {} changed, {} still open, {} unverified · {} changes in the PrivateLink graph",
+        d.from.id,
+        d.to.id,
+        count(D::New),
+        count(D::Resolved),
+        count(D::Changed),
+        count(D::Open),
+        count(D::Unverified),
+        d.graph.len()
+    );
+    let age = |a: Option<f64>| a.map(|x| format!("{x:.0}")).unwrap_or_default();
+    emit(args.output.as_deref(), |out| {
+        match args.format {
+            ListFormat::Json => {
+                #[derive(serde::Serialize)]
+                struct Doc<'a> {
+                    schema_version: u32,
+                    #[serde(flatten)]
+                    drift: &'a crate::drift::Drift,
+                }
+                serde_json::to_writer_pretty(
+                    &mut *out,
+                    &Doc {
+                        schema_version: 1,
+                        drift: &d,
+                    },
+                )?;
+                writeln!(out)?;
+            }
+            ListFormat::Csv => {
+                let mut w = csv::WriterBuilder::new()
+                    .terminator(csv::Terminator::CRLF)
+                    .from_writer(out);
+                w.write_record([
+                    "kind",
+                    "change",
+                    "rule_id",
+                    "account_id",
+                    "region",
+                    "resource_id",
+                    "severity",
+                    "before",
+                    "after",
+                    "age_days",
+                    "waiver_id",
+                ])?;
+                for c in &d.findings {
+                    let cells = [
+                        "finding",
+                        c.drift.as_str(),
+                        &c.rule_id,
+                        &c.account_id,
+                        &c.region,
+                        &c.resource_id,
+                        &c.severity,
+                        c.before.as_deref().unwrap_or(""),
+                        &c.reason,
+                        &age(c.age_days),
+                        c.waiver_id.as_deref().unwrap_or(""),
+                    ];
+                    w.write_record(cells.iter().map(|x| neutralise_formula(x).into_owned()))?;
+                }
+                for g in &d.graph {
+                    let cells = [
+                        "graph",
+                        &g.change,
+                        "",
+                        &g.account_id,
+                        &g.region,
+                        &g.resource_id,
+                        "",
+                        &g.before,
+                        &g.after,
+                        "",
+                        "",
+                    ];
+                    w.write_record(cells.iter().map(|x| neutralise_formula(x).into_owned()))?;
+                }
+                w.flush()?;
+            }
+            ListFormat::Table => {
+                writeln!(out, "{summary}\n")?;
+                if !d.findings.is_empty() {
+                    let mut t = Table::new();
+                    t.load_style(presets::UTF8_HORIZONTAL_ONLY)
+                        .set_content_arrangement(ContentArrangement::Dynamic)
+                        .set_width(120)
+                        .set_header([
+                            "drift", "severity", "rule", "account", "region", "resource", "reason",
+                            "days",
+                        ]);
+                    for c in &d.findings {
+                        t.add_row([
+                            c.drift.as_str(),
+                            &c.severity,
+                            &c.rule_id,
+                            &c.account_id,
+                            &c.region,
+                            &c.resource_id,
+                            &c.reason,
+                            &age(c.age_days),
+                        ]);
+                    }
+                    writeln!(out, "{t}\n")?;
+                }
+                if !d.graph.is_empty() {
+                    let mut t = Table::new();
+                    t.load_style(presets::UTF8_HORIZONTAL_ONLY)
+                        .set_content_arrangement(ContentArrangement::Dynamic)
+                        .set_width(120)
+                        .set_header(["change", "account", "region", "resource", "before", "after"]);
+                    for g in &d.graph {
+                        t.add_row([
+                            &g.change,
+                            &g.account_id,
+                            &g.region,
+                            &g.resource_id,
+                            &g.before,
+                            &g.after,
+                        ]);
+                    }
+                    writeln!(out, "{t}")?;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    if args.format != ListFormat::Table || args.output.is_some() {
+        eprintln!("{summary}");
+    }
+    Ok(exit::OK)
+}
+
+fn waivers_lint(
+    waivers: Option<&Path>,
+    inventory: Option<&Path>,
+    sources: &RuleSources,
+) -> Result<u8> {
+    let (cfg, set) = load_rules(sources)?;
+    let path = waivers
+        .map(Path::to_path_buf)
+        .or(cfg.waivers.clone())
+        .context("no waivers file: give --waivers FILE (or `waivers` in the config)")?;
+    let w = Waivers::load(&path)?;
+    w.check_rules(&set.rules().iter().map(|r| r.id.clone()).collect())?;
+    let today = chrono::Utc::now().date_naive();
+    let mut problems = 0;
+    for x in w.list.iter().filter(|x| x.expires < today) {
+        println!(
+            "expired: waiver `{}` ({}) expired on {}",
+            x.id, x.owner, x.expires
+        );
+        problems += 1;
+    }
+    if let Some(p) = inventory {
+        let inv = inventory::load_file(p)?;
+        let store = Store::load(&inv).context("loading the inventory into SQLite")?;
+        let mut ev = rules::eval::evaluate(&set, &store, &inv);
+        let applied = w.apply(&mut ev.findings, &inv, today);
+        for x in &applied.stale {
+            println!(
+                "stale: waiver `{}` ({}) matches no failing finding in `{}`",
+                x.id,
+                x.owner,
+                p.display()
+            );
+            problems += 1;
+        }
+    }
+    println!(
+        "{}: {} waiver(s), {problems} to look at",
+        path.display(),
+        w.list.len()
+    );
+    Ok(if problems == 0 {
+        exit::OK
+    } else {
+        exit::FINDINGS
+    })
 }
 
 /// The crawl settings: the config, with the command line's overrides.
@@ -233,6 +666,17 @@ pub fn emit(path: Option<&Path>, f: impl FnOnce(&mut dyn Write) -> Result<()>) -
             let mut lock = std::io::BufWriter::new(stdout.lock());
             f(&mut lock)?;
             lock.flush()?;
+            Ok(())
+        }
+        // /dev/null, a pipe, a terminal: no temporary file beside them, just write.
+        Some(path) if path.exists() && !path.is_file() => {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .with_context(|| format!("cannot write `{}`", path.display()))?;
+            let mut w = std::io::BufWriter::new(file);
+            f(&mut w)?;
+            w.flush()?;
             Ok(())
         }
         Some(path) => {

@@ -39,6 +39,12 @@ pub struct Config {
     /// Crawl etiquette: concurrency caps and retries.
     #[serde(default)]
     pub crawl: CrawlConfig,
+    /// The scan history file (`--state`) [default: the user's data directory].
+    #[serde(default)]
+    pub state: Option<PathBuf>,
+    /// A waivers file (`--waivers`): accepted findings with owners and expiry dates.
+    #[serde(default)]
+    pub waivers: Option<PathBuf>,
 }
 
 /// Account selection for live scans. Includes narrow the set (an account must match every
@@ -233,7 +239,12 @@ impl Config {
         })?;
         let mut cfg = Config::parse(&text, path)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for d in &mut cfg.rule_dirs {
+        for d in cfg
+            .rule_dirs
+            .iter_mut()
+            .chain(cfg.state.iter_mut())
+            .chain(cfg.waivers.iter_mut())
+        {
             if d.is_relative() {
                 *d = base.join(&*d);
             }

@@ -71,6 +71,8 @@ pub enum Status {
     Fail,
     /// The rule could not be decided: its inputs are incomplete (a coverage gap).
     Unknown,
+    /// The resource breaks the rule, and a waiver accepts it (see [`crate::waivers`]).
+    Waived,
     /// The resource satisfies the rule.
     Pass,
 }
@@ -80,6 +82,7 @@ impl Status {
         match self {
             Status::Fail => "fail",
             Status::Unknown => "unknown",
+            Status::Waived => "waived",
             Status::Pass => "pass",
         }
     }
@@ -97,6 +100,7 @@ impl FromStr for Status {
         match s {
             "fail" => Ok(Status::Fail),
             "unknown" => Ok(Status::Unknown),
+            "waived" => Ok(Status::Waived),
             "pass" => Ok(Status::Pass),
             _ => Err(format!(
                 "status `{s}` is not one of `pass`, `fail`, `unknown`"
@@ -122,6 +126,9 @@ pub struct Finding {
     pub reason: String,
     /// The chain of resources across accounts, when the rule gives one.
     pub path: Option<String>,
+    /// The waiver that accepts this finding (status `waived`).
+    #[serde(default)]
+    pub waiver_id: Option<String>,
 }
 
 impl Finding {

@@ -78,6 +78,10 @@ fn moto() -> &'static Moto {
 
 fn plaudit(m: &Moto) -> Command {
     let mut c = Command::cargo_bin("plaudit").unwrap();
+    c.env(
+        "XDG_DATA_HOME",
+        concat!(env!("CARGO_TARGET_TMPDIR"), "/xdg-data"),
+    );
     c.env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", m.port))
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -333,6 +337,10 @@ fn saved_inventory_reevaluates_to_the_same_findings() {
     let (code, live, saved, _) = live_scan();
     let out = Command::cargo_bin("plaudit")
         .unwrap()
+        .env(
+            "XDG_DATA_HOME",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/xdg-data"),
+        )
         .args(["scan", "--format", "json", "--inventory"])
         .arg(saved)
         .output()
@@ -494,6 +502,10 @@ fn two_shards_merged_equal_one_live_scan() {
     let merged = dir.path().join("merged.json");
     let out = Command::cargo_bin("plaudit")
         .unwrap()
+        .env(
+            "XDG_DATA_HOME",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/xdg-data"),
+        )
         .arg("merge")
         .args(&parts)
         .arg("-o")
@@ -507,6 +519,10 @@ fn two_shards_merged_equal_one_live_scan() {
     );
     let out = Command::cargo_bin("plaudit")
         .unwrap()
+        .env(
+            "XDG_DATA_HOME",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/xdg-data"),
+        )
         .args(["scan", "--format", "json", "--inventory"])
         .arg(&merged)
         .output()

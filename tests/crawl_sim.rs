@@ -61,7 +61,9 @@ fn plaudit(sim: &Sim, dir: &Path, extra: &[&str]) -> Output {
         .args(extra)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "off");
+        .env("RUST_LOG", "off")
+        .arg("--state")
+        .arg(dir.join("history.db"));
     for (k, v) in sim.env() {
         c.env(k, v);
     }
@@ -76,6 +78,7 @@ fn findings_of(inv: &Inventory, dir: &Path) -> Findings {
     let out = Command::new(env!("CARGO_BIN_EXE_plaudit"))
         .args([
             "scan",
+            "--no-history",
             "--format",
             "json",
             "--fail-on",
@@ -591,6 +594,8 @@ fn ctrl_c_stops_a_scan_promptly_and_writes_nothing() {
         .arg(dir.path().join("findings.csv"))
         .arg("--save-inventory")
         .arg(dir.path().join("inventory.json"))
+        .arg("--state")
+        .arg(dir.path().join("history.db"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .stdout(Stdio::null())
@@ -621,10 +626,236 @@ fn ctrl_c_stops_a_scan_promptly_and_writes_nothing() {
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("history.db"))
         .collect();
     assert_eq!(
         left,
         vec!["plaudit.yaml".to_string()],
         "no output, no temporary file"
     );
+    // The history stays readable, the scan marked as interrupted.
+    let out = plaudit_cmd(&[
+        "history",
+        "--state",
+        dir.path().join("history.db").to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let h: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(h[0]["status"], "running or interrupted");
+    assert_eq!(h[0]["finished"], "");
+}
+
+fn plaudit_cmd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_plaudit"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn drift_between_two_scans_is_exactly_the_change() {
+    let truth = org();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("history.db");
+    let state = state.to_str().unwrap();
+    let sim = Sim::start(truth.clone(), small_pages(), 2);
+    let out = plaudit(&sim, dir.path(), &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::copy(
+        dir.path().join("findings.json"),
+        dir.path().join("first.json"),
+    )
+    .unwrap();
+
+    // Between the scans the provider opens its service: no acceptance, and a principal
+    // from outside the organisation.
+    let mut changed = truth.clone();
+    let svc = &mut changed.accounts[0].regions[0].endpoint_services[0];
+    svc.acceptance_required = false;
+    svc.allowed_principals
+        .push("arn:aws:iam::999999999999:root".into());
+    let svc_id = svc.id.clone();
+    let (acct, region) = (
+        changed.accounts[0].id.clone(),
+        changed.accounts[0].regions[0].name.clone(),
+    );
+    let sim = Sim::start(changed, small_pages(), 2);
+    let out = plaudit(&sim, dir.path(), &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = plaudit_cmd(&["drift", "--state", state, "--format", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (d["from"]["id"].as_i64(), d["to"]["id"].as_i64()),
+        (Some(1), Some(2))
+    );
+    let graph: BTreeSet<(String, String, String)> = d["graph"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["change"].as_str().unwrap().into(),
+                g["resource_id"].as_str().unwrap().into(),
+                g["after"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        graph,
+        BTreeSet::from([
+            ("acceptance-changed".into(), svc_id.clone(), "false".into()),
+            (
+                "principal-added".into(),
+                svc_id.clone(),
+                "arn:aws:iam::999999999999:root".into()
+            ),
+        ])
+    );
+    let changes: Vec<&Value> = d["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["drift"] != "open")
+        .collect();
+    let new: BTreeSet<&str> = changes
+        .iter()
+        .filter(|c| c["drift"] == "new")
+        .map(|c| c["rule_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        new,
+        BTreeSet::from(["service-open-without-acceptance"]),
+        "{changes:#?}"
+    );
+    let changed_rules: BTreeSet<&str> = changes
+        .iter()
+        .filter(|c| c["drift"] == "changed")
+        .map(|c| c["rule_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        changed_rules,
+        BTreeSet::from(["principal-outside-org"]),
+        "a new principal in its reason"
+    );
+    assert_eq!(changes.len(), 2, "{changes:#?}");
+    for c in &changes {
+        assert_eq!(
+            (
+                c["account_id"].as_str().unwrap(),
+                c["region"].as_str().unwrap(),
+                c["resource_id"].as_str().unwrap()
+            ),
+            (acct.as_str(), region.as_str(), svc_id.as_str()),
+            "{c}"
+        );
+    }
+    // Findings open in both keep the scan they were first seen in.
+    let open: Vec<&Value> = d["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["drift"] == "open")
+        .collect();
+    assert!(!open.is_empty());
+    assert!(open.iter().all(|c| c["first_seen_scan"] == 1));
+
+    // CSV and table say the same.
+    let out = plaudit_cmd(&["drift", "--state", state, "--format", "csv"]);
+    let mut rd = csv::Reader::from_reader(&out.stdout[..]);
+    let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+    let graph_rows: BTreeSet<(String, String)> = rows
+        .iter()
+        .filter(|r| &r[0] == "graph")
+        .map(|r| (r[1].to_string(), r[5].to_string()))
+        .collect();
+    assert_eq!(
+        graph_rows,
+        graph.iter().map(|g| (g.0.clone(), g.1.clone())).collect()
+    );
+    assert_eq!(
+        rows.iter()
+            .filter(|r| &r[0] == "finding" && &r[1] == "new")
+            .count(),
+        1
+    );
+    let out = plaudit_cmd(&["drift", "--state", state]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("1 new, 0 resolved, 1 changed")
+            && table.contains("2 changes in the PrivateLink graph"),
+        "{table}"
+    );
+    assert!(
+        table.contains("acceptance-changed") && table.contains("principal-added"),
+        "{table}"
+    );
+
+    // --baseline with --fail-on-new: exit 1 for the new findings only, from a scan id or a
+    // JSON report; against itself, nothing is new.
+    let inv2 = dir.path().join("inventory.json");
+    let scan = |baseline: &str| {
+        Command::new(env!("CARGO_BIN_EXE_plaudit"))
+            .args([
+                "scan",
+                "--no-history",
+                "--inventory",
+                inv2.to_str().unwrap(),
+                "--format",
+                "json",
+                "-o",
+                "/dev/null",
+                "--fail-on-new",
+                "--baseline",
+                baseline,
+                "--state",
+                state,
+            ])
+            .output()
+            .unwrap()
+    };
+    let first = dir.path().join("first.json");
+    for b in ["1", first.to_str().unwrap()] {
+        let out = scan(b);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr)
+                .contains("1 failing finding(s) new since the baseline")
+        );
+    }
+    assert_eq!(scan("2").status.code(), Some(0));
+
+    // `history` lists both scans.
+    let out = plaudit_cmd(&["history", "--state", state, "--format", "json"]);
+    let h: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(h.as_array().unwrap().len(), 2);
+    assert_eq!(h[1]["status"], "complete");
 }

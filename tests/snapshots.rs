@@ -8,6 +8,10 @@ use assert_cmd::Command;
 fn run(args: &[&str]) -> String {
     let out = Command::cargo_bin("plaudit")
         .unwrap()
+        .env(
+            "XDG_DATA_HOME",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/xdg-data"),
+        )
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(args)
         .output()

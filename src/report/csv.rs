@@ -7,7 +7,7 @@ use std::io::Write;
 use super::{Printer, ScanReport};
 
 /// Findings CSV columns, in order.
-pub const CSV_COLUMNS: [&str; 11] = [
+pub const CSV_COLUMNS: [&str; 12] = [
     "rule_id",
     "title",
     "severity",
@@ -19,6 +19,7 @@ pub const CSV_COLUMNS: [&str; 11] = [
     "resource_arn",
     "reason",
     "path",
+    "waiver_id",
 ];
 
 /// Prefixes `'` to a cell that starts like a formula (`=`, `+`, `-`, `@`, tab or CR), so that
@@ -51,6 +52,7 @@ impl Printer for CsvPrinter {
                 &f.resource_arn,
                 &f.reason,
                 f.path.as_deref().unwrap_or(""),
+                f.waiver_id.as_deref().unwrap_or(""),
             ];
             w.write_record(cells.iter().map(|c| neutralise_formula(c).into_owned()))?;
         }

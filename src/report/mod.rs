@@ -32,7 +32,9 @@ use crate::inventory::{CoverageEntry, Inventory};
 pub use self::csv::{CSV_COLUMNS, neutralise_formula};
 
 /// The version of the JSON output document and of the findings CSV column set.
-pub const OUTPUT_SCHEMA_VERSION: u32 = 1;
+/// 2: findings carry `waiver_id` (status `waived`), CSV gains the column, JSON the
+/// `waivers` section.
+pub const OUTPUT_SCHEMA_VERSION: u32 = 2;
 
 /// Output formats for findings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -49,6 +51,15 @@ pub struct ScanReport {
     pub scan: Summary,
     pub findings: Vec<Finding>,
     pub coverage: Vec<CoverageEntry>,
+    /// Waivers that expired (no longer applied) or matched nothing (stale).
+    pub waivers: WaiverNotes,
+}
+
+/// What the waivers file needs attention for.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WaiverNotes {
+    pub expired: Vec<crate::waivers::Waiver>,
+    pub stale: Vec<crate::waivers::Waiver>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -74,10 +85,11 @@ impl ScanReport {
         findings: Vec<Finding>,
         rules: &crate::rules::RuleSet,
     ) -> ScanReport {
-        let mut counts: BTreeMap<Status, usize> = [Status::Fail, Status::Unknown, Status::Pass]
-            .into_iter()
-            .map(|s| (s, 0))
-            .collect();
+        let mut counts: BTreeMap<Status, usize> =
+            [Status::Fail, Status::Unknown, Status::Waived, Status::Pass]
+                .into_iter()
+                .map(|s| (s, 0))
+                .collect();
         let mut by_sev: BTreeMap<Severity, usize> =
             Severity::ALL.into_iter().map(|s| (s, 0)).collect();
         for f in &findings {
@@ -112,6 +124,7 @@ impl ScanReport {
             },
             findings,
             coverage,
+            waivers: WaiverNotes::default(),
         }
     }
 
@@ -159,8 +172,12 @@ pub fn summary_line(r: &ScanReport) -> String {
         line.push_str(&format!(" ({})", sev.join(", ")));
     }
     line.push_str(&format!(
-        ", {} unknown, {} passing · {} accounts, {} regions, {} rules · ",
+        ", {} unknown, {}{} passing · {} accounts, {} regions, {} rules · ",
         s.counts.get(&Status::Unknown).copied().unwrap_or(0),
+        match s.counts.get(&Status::Waived).copied().unwrap_or(0) {
+            0 => String::new(),
+            n => format!("{n} waived, "),
+        },
         s.counts.get(&Status::Pass).copied().unwrap_or(0),
         s.accounts,
         s.regions,

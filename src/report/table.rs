@@ -62,7 +62,10 @@ impl Printer for TablePrinter {
                     f.rule_id.clone(),
                     format!("{}\n{}", f.account_id, f.region),
                     short_resource(&f.resource_id).to_string(),
-                    f.reason.clone(),
+                    match &f.waiver_id {
+                        Some(w) => format!("{} [waived: {w}]", f.reason),
+                        None => f.reason.clone(),
+                    },
                 ]);
             }
             if let Some(c) = t.column_mut(3) {

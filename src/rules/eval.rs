@@ -192,6 +192,7 @@ pub fn run_rule(
             resource_arn,
             reason,
             path: path.filter(|p| !p.is_empty()),
+            waiver_id: None,
         });
     }
     apply_coverage(rule, &mut out, gaps, ledger);
@@ -253,6 +254,7 @@ fn apply_coverage(rule: &Rule, out: &mut Vec<Finding>, gaps: &GapIndex, ledger: 
                 resource_arn: String::new(),
                 reason: format!("not evaluated: {}", what.join("; ")),
                 path: None,
+                waiver_id: None,
             });
         }
     }

@@ -1,0 +1,569 @@
+//! Drift: what changed between two recorded scans — in the findings (new, resolved, still
+//! open with their age, changed) and in the PrivateLink graph itself (services, acceptance,
+//! private DNS, principals, the AZ IDs served, consumers, connection states, security-group
+//! rules on a PrivateLink path, accounts joining or leaving).
+//!
+//! A finding that is `unknown` now, or gone from an account-region that could not be read,
+//! is never reported as resolved: it is `unverified`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::history::{Recorded, ScanRecord, age_days};
+use crate::inventory::{Account, Inventory, Region};
+
+/// What happened to one finding between the two scans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FindingDrift {
+    /// Failing now, and first seen after the older scan.
+    New,
+    /// Failing in both, with a different severity or reason.
+    Changed,
+    /// Failing in both.
+    Open,
+    /// Failing before; passing or gone now from an account-region that was read.
+    Resolved,
+    /// Failing before; `unknown` now or its account-region could not be read.
+    Unverified,
+}
+
+impl FindingDrift {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingDrift::New => "new",
+            FindingDrift::Changed => "changed",
+            FindingDrift::Open => "open",
+            FindingDrift::Resolved => "resolved",
+            FindingDrift::Unverified => "unverified",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FindingChange {
+    pub drift: FindingDrift,
+    pub rule_id: String,
+    pub account_id: String,
+    pub region: String,
+    pub resource_id: String,
+    pub severity: String,
+    pub reason: String,
+    /// Severity and reason in the older scan, when they differ.
+    pub before: Option<String>,
+    pub first_seen_scan: Option<i64>,
+    /// Days the finding has been failing, at the newer scan.
+    pub age_days: Option<f64>,
+    pub waiver_id: Option<String>,
+}
+
+/// One change in the PrivateLink graph.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GraphChange {
+    /// `service-added`, `acceptance-changed`, `principal-added`, …
+    pub change: String,
+    pub account_id: String,
+    pub region: String,
+    pub resource_id: String,
+    pub before: String,
+    pub after: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Drift {
+    pub from: ScanRecord,
+    pub to: ScanRecord,
+    pub findings: Vec<FindingChange>,
+    pub graph: Vec<GraphChange>,
+}
+
+fn is_failing(r: &Recorded) -> bool {
+    r.status == "fail" || r.status == "waived"
+}
+
+/// Compares the findings of two scans. `to_gaps`: the newer scan's unreadable
+/// (account, region) pairs (`*`: the whole account).
+pub fn compare_findings(
+    from: &ScanRecord,
+    to: &ScanRecord,
+    before: &[Recorded],
+    after: &[Recorded],
+    to_gaps: &BTreeSet<(String, String)>,
+) -> Vec<FindingChange> {
+    let old: BTreeMap<&str, &Recorded> =
+        before.iter().map(|r| (r.fingerprint.as_str(), r)).collect();
+    let new: BTreeMap<&str, &Recorded> =
+        after.iter().map(|r| (r.fingerprint.as_str(), r)).collect();
+    let mut out = Vec::new();
+    let change = |d: FindingDrift, r: &Recorded, prev: Option<&Recorded>| {
+        let before = prev
+            .filter(|p| p.severity != r.severity || p.reason != r.reason)
+            .map(|p| format!("{}: {}", p.severity, p.reason));
+        FindingChange {
+            drift: d,
+            rule_id: r.rule_id.clone(),
+            account_id: r.account_id.clone(),
+            region: r.region.clone(),
+            resource_id: r.resource_id.clone(),
+            severity: r.severity.clone(),
+            reason: r.reason.clone(),
+            before,
+            first_seen_scan: r.first_seen_scan,
+            age_days: age_days(r.first_seen_at.as_deref(), Some(&to.started_at)),
+            waiver_id: r.waiver_id.clone(),
+        }
+    };
+    for (fp, r) in &new {
+        if !is_failing(r) {
+            continue;
+        }
+        let prev = old.get(fp).copied();
+        let was_failing = prev.is_some_and(is_failing);
+        let first_after_from = r.first_seen_scan.is_none_or(|s| s > from.id);
+        let d = if was_failing {
+            let p = prev.unwrap();
+            if p.severity != r.severity || p.reason != r.reason {
+                FindingDrift::Changed
+            } else {
+                FindingDrift::Open
+            }
+        } else if first_after_from {
+            FindingDrift::New
+        } else {
+            // Failing since before the older scan, which could not see it (a gap then).
+            FindingDrift::Open
+        };
+        out.push(change(d, r, prev));
+    }
+    for (fp, p) in &old {
+        if !is_failing(p) {
+            continue;
+        }
+        match new.get(fp) {
+            Some(r) if is_failing(r) => {}
+            Some(r) if r.status == "unknown" => {
+                out.push(change(FindingDrift::Unverified, r, Some(p)))
+            }
+            Some(r) => out.push(change(FindingDrift::Resolved, r, Some(p))),
+            None => {
+                let gap = to_gaps.contains(&(p.account_id.clone(), p.region.clone()))
+                    || to_gaps.contains(&(p.account_id.clone(), "*".to_string()));
+                let mut c = change(
+                    if gap {
+                        FindingDrift::Unverified
+                    } else {
+                        FindingDrift::Resolved
+                    },
+                    p,
+                    None,
+                );
+                c.reason = if gap {
+                    "not evaluated: its account-region could not be read".into()
+                } else {
+                    "the resource is gone".into()
+                };
+                c.before = Some(format!("{}: {}", p.severity, p.reason));
+                c.age_days = None;
+                out.push(c);
+            }
+        }
+    }
+    out.sort_by(|a, b| {
+        (
+            a.drift,
+            &a.rule_id,
+            &a.account_id,
+            &a.region,
+            &a.resource_id,
+        )
+            .cmp(&(
+                b.drift,
+                &b.rule_id,
+                &b.account_id,
+                &b.region,
+                &b.resource_id,
+            ))
+    });
+    out
+}
+
+/// Changes in the PrivateLink graph between two inventories.
+pub fn compare_graph(a: &Inventory, b: &Inventory) -> Vec<GraphChange> {
+    let mut out = Vec::new();
+    let mut push =
+        |change: &str, acct: &str, region: &str, res: &str, before: String, after: String| {
+            out.push(GraphChange {
+                change: change.into(),
+                account_id: acct.into(),
+                region: region.into(),
+                resource_id: res.into(),
+                before,
+                after,
+            })
+        };
+    let accounts = |inv: &Inventory| -> BTreeMap<String, Account> {
+        inv.accounts
+            .iter()
+            .map(|a| (a.id.clone(), a.clone()))
+            .collect()
+    };
+    let (aa, bb) = (accounts(a), accounts(b));
+    for id in aa.keys().filter(|k| !bb.contains_key(*k)) {
+        push(
+            "account-left",
+            id,
+            "*",
+            id,
+            aa[id].name.clone(),
+            String::new(),
+        );
+    }
+    for id in bb.keys().filter(|k| !aa.contains_key(*k)) {
+        push(
+            "account-joined",
+            id,
+            "*",
+            id,
+            String::new(),
+            bb[id].name.clone(),
+        );
+    }
+    for (id, acct_b) in &bb {
+        let Some(acct_a) = aa.get(id) else { continue };
+        let regions = |x: &Account| -> BTreeMap<String, Region> {
+            x.regions
+                .iter()
+                .map(|r| (r.name.clone(), r.clone()))
+                .collect()
+        };
+        let (ra, rb) = (regions(acct_a), regions(acct_b));
+        for (name, rb) in &rb {
+            let Some(ra) = ra.get(name) else { continue };
+            region_changes(id, name, ra, rb, &mut push);
+        }
+    }
+    out.sort();
+    out
+}
+
+fn set<T: Ord + Clone>(v: &[T]) -> BTreeSet<T> {
+    v.iter().cloned().collect()
+}
+
+fn join(s: &BTreeSet<String>) -> String {
+    s.iter().cloned().collect::<Vec<_>>().join(" ")
+}
+
+fn az_ids(r: &Region, names: &[String]) -> BTreeSet<String> {
+    names
+        .iter()
+        .map(|n| {
+            r.availability_zones
+                .iter()
+                .find(|z| &z.name == n)
+                .map(|z| z.id.clone())
+                .unwrap_or_else(|| n.clone())
+        })
+        .collect()
+}
+
+fn region_changes(
+    acct: &str,
+    region: &str,
+    a: &Region,
+    b: &Region,
+    push: &mut impl FnMut(&str, &str, &str, &str, String, String),
+) {
+    let svc_a: BTreeMap<&str, _> = a
+        .endpoint_services
+        .iter()
+        .map(|s| (s.id.as_str(), s))
+        .collect();
+    let svc_b: BTreeMap<&str, _> = b
+        .endpoint_services
+        .iter()
+        .map(|s| (s.id.as_str(), s))
+        .collect();
+    for (id, s) in &svc_a {
+        if !svc_b.contains_key(id) {
+            push(
+                "service-removed",
+                acct,
+                region,
+                id,
+                s.name.clone(),
+                String::new(),
+            );
+        }
+    }
+    for (id, sb) in &svc_b {
+        let Some(sa) = svc_a.get(id) else {
+            push(
+                "service-added",
+                acct,
+                region,
+                id,
+                String::new(),
+                sb.name.clone(),
+            );
+            continue;
+        };
+        if sa.acceptance_required != sb.acceptance_required {
+            push(
+                "acceptance-changed",
+                acct,
+                region,
+                id,
+                sa.acceptance_required.to_string(),
+                sb.acceptance_required.to_string(),
+            );
+        }
+        let dns = |s: &crate::inventory::EndpointService| {
+            format!(
+                "{} ({})",
+                s.private_dns_name.as_deref().unwrap_or("-"),
+                s.private_dns_state.as_deref().unwrap_or("-")
+            )
+        };
+        if dns(sa) != dns(sb) {
+            push("private-dns-changed", acct, region, id, dns(sa), dns(sb));
+        }
+        let (pa, pb) = (set(&sa.allowed_principals), set(&sb.allowed_principals));
+        for p in pb.difference(&pa) {
+            push(
+                "principal-added",
+                acct,
+                region,
+                id,
+                String::new(),
+                p.clone(),
+            );
+        }
+        for p in pa.difference(&pb) {
+            push(
+                "principal-removed",
+                acct,
+                region,
+                id,
+                p.clone(),
+                String::new(),
+            );
+        }
+        let (za, zb) = (
+            az_ids(a, &sa.availability_zones),
+            az_ids(b, &sb.availability_zones),
+        );
+        if za != zb {
+            push(
+                "service-az-ids-changed",
+                acct,
+                region,
+                id,
+                join(&za),
+                join(&zb),
+            );
+        }
+        let owners = |s: &crate::inventory::EndpointService| -> BTreeSet<String> {
+            s.connections
+                .iter()
+                .map(|c| c.endpoint_owner.clone())
+                .collect()
+        };
+        for o in owners(sb).difference(&owners(sa)) {
+            push(
+                "consumer-connected",
+                acct,
+                region,
+                id,
+                String::new(),
+                o.clone(),
+            );
+        }
+        let conns = |s: &crate::inventory::EndpointService| -> BTreeMap<String, String> {
+            s.connections
+                .iter()
+                .map(|c| (c.endpoint_id.clone(), c.state.clone()))
+                .collect()
+        };
+        let (ca, cb) = (conns(sa), conns(sb));
+        for (ep, st) in &cb {
+            match ca.get(ep) {
+                None => push(
+                    "connection-added",
+                    acct,
+                    region,
+                    ep,
+                    String::new(),
+                    st.clone(),
+                ),
+                Some(old) if !old.eq_ignore_ascii_case(st) => push(
+                    "connection-state-changed",
+                    acct,
+                    region,
+                    ep,
+                    old.clone(),
+                    st.clone(),
+                ),
+                _ => {}
+            }
+        }
+        for (ep, st) in &ca {
+            if !cb.contains_key(ep) {
+                push(
+                    "connection-removed",
+                    acct,
+                    region,
+                    ep,
+                    st.clone(),
+                    String::new(),
+                );
+            }
+        }
+    }
+    // Security-group rules of the load balancers on a PrivateLink path (the services' NLBs and
+    // the ALBs behind them), compared rule by rule.
+    let on_path = |r: &Region| -> BTreeSet<String> {
+        let mut lbs: BTreeSet<String> = r
+            .endpoint_services
+            .iter()
+            .flat_map(|s| s.network_load_balancer_arns.iter().cloned())
+            .collect();
+        for tg in &r.target_groups {
+            if tg.load_balancer_arns.iter().any(|l| lbs.contains(l)) && tg.target_type == "alb" {
+                lbs.extend(tg.targets.iter().map(|t| t.id.clone()));
+            }
+        }
+        r.load_balancers
+            .iter()
+            .filter(|l| lbs.contains(&l.arn))
+            .flat_map(|l| l.security_groups.iter().cloned())
+            .collect()
+    };
+    let groups = on_path(a)
+        .union(&on_path(b))
+        .cloned()
+        .collect::<BTreeSet<_>>();
+    let rules = |r: &Region, g: &str| -> BTreeSet<String> {
+        r.security_groups
+            .iter()
+            .filter(|x| x.id == g)
+            .flat_map(|x| x.rules.iter())
+            .map(|k| {
+                format!(
+                    "{} {} {}-{} {}",
+                    k.direction,
+                    k.protocol,
+                    k.from_port.map_or("*".into(), |p| p.to_string()),
+                    k.to_port.map_or("*".into(), |p| p.to_string()),
+                    k.cidr_ipv4
+                        .clone()
+                        .or(k.cidr_ipv6.clone())
+                        .or(k.referenced_group_id.clone())
+                        .or(k.prefix_list_id.clone())
+                        .unwrap_or_default()
+                )
+            })
+            .collect()
+    };
+    for g in groups {
+        let (ra, rb) = (rules(a, &g), rules(b, &g));
+        for x in rb.difference(&ra) {
+            push("sg-rule-added", acct, region, &g, String::new(), x.clone());
+        }
+        for x in ra.difference(&rb) {
+            push(
+                "sg-rule-removed",
+                acct,
+                region,
+                &g,
+                x.clone(),
+                String::new(),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(fp: &str, status: &str, reason: &str, first: Option<i64>) -> Recorded {
+        let p: Vec<&str> = fp.split('|').collect();
+        Recorded {
+            fingerprint: fp.into(),
+            rule_id: p[0].into(),
+            account_id: p[1].into(),
+            region: p[2].into(),
+            resource_id: p[3].into(),
+            resource_type: "x".into(),
+            title: "t".into(),
+            status: status.into(),
+            severity: "high".into(),
+            reason: reason.into(),
+            path: None,
+            waiver_id: None,
+            first_seen_scan: first,
+            first_seen_at: first.map(|_| "2026-11-01T00:00:00Z".into()),
+        }
+    }
+
+    fn scan(id: i64) -> ScanRecord {
+        ScanRecord {
+            id,
+            started_at: "2026-11-11T00:00:00Z".into(),
+            finished_at: None,
+            tool_version: "0".into(),
+            ruleset_hash: "h".into(),
+            source: "crawl".into(),
+            status: "complete".into(),
+            exit_code: Some(1),
+            accounts: None,
+            account_regions: None,
+            gaps: None,
+            failing: None,
+            unknown: None,
+            waived: None,
+        }
+    }
+
+    #[test]
+    fn each_finding_gets_its_drift_and_a_gap_never_resolves() {
+        let before = vec![
+            rec("r|1|us-east-1|open", "fail", "x", Some(1)),
+            rec("r|1|us-east-1|changed", "fail", "x", Some(1)),
+            rec("r|1|us-east-1|fixed", "fail", "x", Some(1)),
+            rec("r|1|us-east-1|gone", "fail", "x", Some(1)),
+            rec("r|2|us-east-1|hidden", "fail", "x", Some(1)),
+            rec("r|1|us-east-1|dim", "fail", "x", Some(1)),
+            rec("r|1|us-east-1|new", "pass", "ok", None),
+        ];
+        let after = vec![
+            rec("r|1|us-east-1|open", "fail", "x", Some(1)),
+            rec("r|1|us-east-1|changed", "fail", "y", Some(1)),
+            rec("r|1|us-east-1|fixed", "pass", "ok", None),
+            rec("r|1|us-east-1|dim", "unknown", "?", None),
+            rec("r|1|us-east-1|new", "fail", "z", Some(2)),
+        ];
+        let gaps = BTreeSet::from([("2".to_string(), "*".to_string())]);
+        let d = compare_findings(&scan(1), &scan(2), &before, &after, &gaps);
+        let got: BTreeMap<&str, &str> = d
+            .iter()
+            .map(|c| (c.resource_id.as_str(), c.drift.as_str()))
+            .collect();
+        let want = BTreeMap::from([
+            ("open", "open"),
+            ("changed", "changed"),
+            ("fixed", "resolved"),
+            ("gone", "resolved"),
+            ("hidden", "unverified"),
+            ("dim", "unverified"),
+            ("new", "new"),
+        ]);
+        assert_eq!(got, want);
+        let changed = d.iter().find(|c| c.resource_id == "changed").unwrap();
+        assert_eq!(changed.before.as_deref(), Some("high: x"));
+        let open = d.iter().find(|c| c.resource_id == "open").unwrap();
+        assert_eq!(open.age_days, Some(10.0));
+    }
+}

@@ -1,0 +1,177 @@
+use super::*;
+use crate::findings::Severity;
+use crate::inventory::{Account, CoverageEntry, CoverageStatus, Region};
+
+fn inv(gap: Option<(&str, &str)>) -> Inventory {
+    let region = |n: &str| Region {
+        name: n.into(),
+        ..Default::default()
+    };
+    Inventory {
+        schema_version: crate::inventory::SCHEMA_VERSION,
+        accounts: vec![
+            Account {
+                id: "111111111111".into(),
+                regions: vec![region("us-east-1")],
+                ..Default::default()
+            },
+            Account {
+                id: "222222222222".into(),
+                regions: vec![region("us-east-1")],
+                ..Default::default()
+            },
+        ],
+        coverage: gap
+            .map(|(a, r)| CoverageEntry {
+                account_id: a.into(),
+                region: Some(r.into()),
+                api: "ec2:DescribeVpcEndpoints".into(),
+                status: CoverageStatus::AccessDenied,
+                error: Some("denied".into()),
+            })
+            .into_iter()
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn f(account: &str, resource: &str, status: Status) -> Finding {
+    Finding {
+        rule_id: "r".into(),
+        title: "t".into(),
+        severity: Severity::High,
+        status,
+        account_id: account.into(),
+        region: "us-east-1".into(),
+        resource_type: "x".into(),
+        resource_id: resource.into(),
+        resource_arn: String::new(),
+        reason: "why".into(),
+        path: None,
+        waiver_id: None,
+    }
+}
+
+fn record(h: &mut History, inv: &Inventory, findings: &[Finding]) -> i64 {
+    let id = h
+        .begin(NewScan {
+            source: "test",
+            ruleset_hash: "h",
+        })
+        .unwrap();
+    h.finish(id, inv, findings, 1).unwrap();
+    id
+}
+
+fn first_seen(h: &History, scan: i64, resource: &str) -> Option<i64> {
+    h.findings(scan)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.resource_id == resource)
+        .and_then(|r| r.first_seen_scan)
+}
+
+#[test]
+fn first_seen_survives_gaps_and_a_comeback_is_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = History::open(&dir.path().join("h.db")).unwrap();
+    let a = "111111111111";
+    let s1 = record(&mut h, &inv(None), &[f(a, "x", Status::Fail)]);
+    let s2 = record(&mut h, &inv(None), &[f(a, "x", Status::Fail)]);
+    assert_eq!(first_seen(&h, s2, "x"), Some(s1));
+    // Unknown, then absent behind a gap: still open.
+    let s3 = record(&mut h, &inv(None), &[f(a, "x", Status::Unknown)]);
+    let _s4 = record(&mut h, &inv(Some((a, "us-east-1"))), &[]);
+    let s5 = record(&mut h, &inv(None), &[f(a, "x", Status::Fail)]);
+    assert_eq!(
+        first_seen(&h, s5, "x"),
+        Some(s1),
+        "s3 {s3}: a gap does not resolve it"
+    );
+    // Passing resolves it; failing again is new.
+    record(&mut h, &inv(None), &[f(a, "x", Status::Pass)]);
+    let s7 = record(&mut h, &inv(None), &[f(a, "x", Status::Fail)]);
+    assert_eq!(first_seen(&h, s7, "x"), Some(s7));
+    // Gone from a region that was read: resolved too.
+    record(&mut h, &inv(None), &[]);
+    let s9 = record(&mut h, &inv(None), &[f(a, "x", Status::Fail)]);
+    assert_eq!(first_seen(&h, s9, "x"), Some(s9));
+    let scans = h.scans().unwrap();
+    assert_eq!(scans.len(), 9);
+    assert_eq!(scans[3].status, "incomplete");
+    assert_eq!(scans[0].status, "complete");
+    assert_eq!(h.inventory(s1).unwrap().accounts.len(), 2);
+}
+
+#[test]
+fn a_scan_killed_midway_stays_running_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let mut h = History::open(&path).unwrap();
+    let s1 = record(&mut h, &inv(None), &[f("111111111111", "x", Status::Fail)]);
+    let killed = h
+        .begin(NewScan {
+            source: "crawl",
+            ruleset_hash: "h",
+        })
+        .unwrap();
+    drop(h);
+    // Another process opens it later: readable, the killed scan is listed as running.
+    let mut h = History::open(&path).unwrap();
+    let scans = h.scans().unwrap();
+    assert_eq!(scans[1].id, killed);
+    assert!(!scans[1].finished());
+    assert!(h.inventory(killed).is_err());
+    let s3 = record(&mut h, &inv(None), &[f("111111111111", "x", Status::Fail)]);
+    assert_eq!(first_seen(&h, s3, "x"), Some(s1));
+}
+
+#[test]
+fn two_writers_at_once_do_not_corrupt_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    History::open(&path).unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let mut h = History::open(&path).unwrap();
+                for _ in 0..5 {
+                    record(
+                        &mut h,
+                        &inv(None),
+                        &[f("111111111111", &format!("r{i}"), Status::Fail)],
+                    );
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let h = History::open(&path).unwrap();
+    assert_eq!(h.scans().unwrap().len(), 20);
+    assert!(h.scans().unwrap().iter().all(|s| s.status == "complete"));
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    {
+        let c = Connection::open(&path).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+    }
+    let e = History::open(&path).err().unwrap().to_string();
+    assert!(e.contains("schema version 99"), "{e}");
+    std::fs::write(
+        dir.path().join("junk.db"),
+        b"this is not sqlite at all, not even close......",
+    )
+    .unwrap();
+    let e = format!(
+        "{:#}",
+        History::open(&dir.path().join("junk.db")).err().unwrap()
+    );
+    assert!(e.contains("junk.db"), "{e}");
+}
