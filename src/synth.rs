@@ -90,7 +90,8 @@ pub fn generate(shape: Shape) -> Inventory {
     let n = shape.accounts.max(1);
 
     // Which account-regions provide a service: (account index, region index).
-    let is_provider = |a: usize, r: usize| (a * 7 + r * 3) % shape.provider_every.max(1) == 0;
+    let is_provider =
+        |a: usize, r: usize| (a * 7 + r * 3).is_multiple_of(shape.provider_every.max(1));
     let svc_id = |a: usize, r: usize| format!("vpce-svc-{:017x}", (a as u64) << 8 | r as u64);
     let svc_name =
         |a: usize, r: usize| format!("com.amazonaws.vpce.{}.{}", regions[r].0, svc_id(a, r));
@@ -101,7 +102,7 @@ pub fn generate(shape: Shape) -> Inventory {
     let mut consumers: Vec<Vec<Vec<(usize, String, String)>>> =
         vec![vec![Vec::new(); regions.len()]; n];
     let mut endpoints: Vec<Vec<Vec<VpcEndpoint>>> = vec![vec![Vec::new(); regions.len()]; n];
-    for a in 0..n {
+    for (a, endpoints_of_a) in endpoints.iter_mut().enumerate() {
         for (r, _) in regions.iter().enumerate() {
             let vpc = format!("vpc-{a:08x}{r:02x}");
             if (a * 5 + r) % shape.consumer_every.max(1) != 0 {
@@ -125,7 +126,7 @@ pub fn generate(shape: Shape) -> Inventory {
                 };
                 let created = collected_at - Duration::days(if stale { 30 } else { 200 });
                 consumers[p][r].push((a, id.clone(), state.to_string()));
-                endpoints[a][r].push(VpcEndpoint {
+                endpoints_of_a[r].push(VpcEndpoint {
                     id,
                     endpoint_type: "Interface".into(),
                     vpc_id: vpc.clone(),

@@ -677,7 +677,7 @@ fn waived_findings_stay_visible_and_do_not_fail_the_scan() {
         .output()
         .unwrap();
     let mut rd = csv::Reader::from_reader(&out.stdout[..]);
-    assert_eq!(rd.headers().unwrap().iter().last(), Some("waiver_id"));
+    assert_eq!(rd.headers().unwrap().iter().next_back(), Some("waiver_id"));
     let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
     assert_eq!(
         rows.iter()

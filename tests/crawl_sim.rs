@@ -108,7 +108,9 @@ fn findings_of(inv: &Inventory, dir: &Path) -> Findings {
         .collect()
 }
 
-type Findings = BTreeMap<(String, String, String, String), Value>;
+/// (rule, account, region, resource).
+type Key = (String, String, String, String);
+type Findings = BTreeMap<Key, Value>;
 
 /// Fails with the first differences only (a whole catalogue of findings is unreadable).
 fn assert_same(have: &Findings, want: &Findings) {
@@ -214,11 +216,7 @@ fn the_crawl_collects_exactly_what_the_organisation_holds() {
 }
 
 /// (rule, account, region, resource) → status, for the findings of one account-region.
-fn in_region<'a>(
-    f: &'a Findings,
-    account: &str,
-    region: &str,
-) -> Vec<(&'a (String, String, String, String), &'a Value)> {
+fn in_region<'a>(f: &'a Findings, account: &str, region: &str) -> Vec<(&'a Key, &'a Value)> {
     f.iter()
         .filter(|(k, _)| k.1 == account && k.2 == region)
         .collect()
@@ -469,10 +467,12 @@ fn a_throttling_storm_is_survived_or_named() {
         endpoints_per_region: 2,
         consumer_every: 1,
     });
-    let mut buckets = sim::Buckets::default();
-    buckets.ec2 = sim::BucketShape {
-        burst: 3.0,
-        per_second: 2.0,
+    let mut buckets = sim::Buckets {
+        ec2: sim::BucketShape {
+            burst: 3.0,
+            per_second: 2.0,
+        },
+        ..Default::default()
     };
     buckets.elb = sim::BucketShape {
         burst: 2.0,

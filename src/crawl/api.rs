@@ -95,10 +95,11 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for CountRetries {
         _rc: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
         _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        if let Some(h) = ctx.request().headers().get("amz-sdk-request") {
-            if !h.starts_with("attempt=1;") && h != "attempt=1" {
-                self.0.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some(h) = ctx.request().headers().get("amz-sdk-request")
+            && !h.starts_with("attempt=1;")
+            && h != "attempt=1"
+        {
+            self.0.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -404,10 +405,10 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     // behind a credentials error, says it best; request ids would make every scan differ.
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
-        if let Some(meta) = err.downcast_ref::<aws_smithy_types::error::ErrorMetadata>() {
-            if let Some(code) = meta.code() {
-                return format!("{code}: {}", meta.message().unwrap_or(""));
-            }
+        if let Some(meta) = err.downcast_ref::<aws_smithy_types::error::ErrorMetadata>()
+            && let Some(code) = meta.code()
+        {
+            return format!("{code}: {}", meta.message().unwrap_or(""));
         }
         cur = err.source();
     }

@@ -444,10 +444,10 @@ impl aws_credential_types::provider::ProvideCredentials for OneSession {
         aws_credential_types::provider::future::ProvideCredentials::new(async move {
             let mut current = self.current.lock().await;
             let fresh_until = std::time::SystemTime::now() + Duration::from_secs(300);
-            if let Some(c) = current.as_ref() {
-                if c.expiry().is_none_or(|e| e > fresh_until) {
-                    return Ok(c.clone());
-                }
+            if let Some(c) = current.as_ref()
+                && c.expiry().is_none_or(|e| e > fresh_until)
+            {
+                return Ok(c.clone());
             }
             let c = self.inner.provide_credentials().await?;
             *current = Some(c.clone());

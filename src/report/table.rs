@@ -25,10 +25,10 @@ fn width(opts: &PrintOptions) -> u16 {
     if let Some(w) = opts.width {
         return w;
     }
-    if std::io::stdout().is_terminal() {
-        if let Some((w, _)) = terminal_width() {
-            return w;
-        }
+    if std::io::stdout().is_terminal()
+        && let Some((w, _)) = terminal_width()
+    {
+        return w;
     }
     120
 }

@@ -326,9 +326,9 @@ pub fn evaluate_with_threads(
         all
     });
     // Any rule a lost worker had taken is run again on this thread.
-    for i in 0..list.len() {
+    for (i, rule) in list.iter().enumerate() {
         if !results.iter().any(|(j, _)| *j == i) {
-            results.push((i, run_rule(store, &list[i], store.gaps(), &inv.coverage)));
+            results.push((i, run_rule(store, rule, store.gaps(), &inv.coverage)));
         }
     }
     results.sort_by_key(|(i, _)| *i);

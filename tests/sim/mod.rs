@@ -661,9 +661,11 @@ impl http::Handler for Sim {
     }
 }
 
-type Answer = Result<Response, (u16, &'static str, String)>;
+/// An error answer: HTTP status, AWS error code, message.
+type Refusal = (u16, &'static str, String);
+type Answer = Result<Response, Refusal>;
 
-fn bad(code: &'static str, msg: impl Into<String>) -> (u16, &'static str, String) {
+fn bad(code: &'static str, msg: impl Into<String>) -> Refusal {
     (400, code, msg.into())
 }
 
@@ -672,7 +674,7 @@ fn page<'a, T>(
     items: &'a [T],
     token: Option<&str>,
     max: usize,
-) -> Result<(&'a [T], Option<String>), (u16, &'static str, String)> {
+) -> Result<(&'a [T], Option<String>), Refusal> {
     let start = match token {
         None | Some("") => 0,
         Some(t) => t
