@@ -791,3 +791,84 @@ fn waivers_lint_reports_expired_and_stale_and_bad_files_name_the_line() {
         }
     }
 }
+
+/// The attributes OCSF 1.3.0 requires of a Compliance Finding (class 2003): the base event's,
+/// the Finding category's (`finding_info`), the class's own (`compliance`) and the `cloud`
+/// profile's, with the required attributes of the objects they hold.
+const OCSF_REQUIRED: &[&str] = &[
+    "/activity_id",
+    "/category_uid",
+    "/class_uid",
+    "/type_uid",
+    "/severity_id",
+    "/time",
+    "/metadata/version",
+    "/metadata/product/name",
+    "/metadata/product/vendor_name",
+    "/finding_info/uid",
+    "/finding_info/title",
+    "/compliance/standards",
+    "/cloud/provider",
+];
+
+#[test]
+fn ocsf_output_has_every_required_attribute_and_matches_the_json() {
+    let (_, ocsf, _) = stdout_of(
+        plaudit()
+            .args(["scan", "--no-history", "--format", "ocsf", "--inventory"])
+            .arg(demo()),
+    );
+    let (_, json, _) = stdout_of(
+        plaudit()
+            .args(["scan", "--no-history", "--format", "json", "--inventory"])
+            .arg(demo()),
+    );
+    let events: Vec<Value> = serde_json::from_str(&ocsf).unwrap();
+    let report: Value = serde_json::from_str(&json).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(events.len(), findings.len());
+    let mut uids = std::collections::BTreeSet::new();
+    for (e, f) in events.iter().zip(findings) {
+        for p in OCSF_REQUIRED {
+            let v = e.pointer(p).unwrap_or(&Value::Null);
+            assert!(!v.is_null(), "{p} missing in {e}");
+        }
+        assert_eq!(e["class_uid"], 2003);
+        assert_eq!(e["category_uid"], 2);
+        assert_eq!(
+            e["type_uid"].as_u64().unwrap(),
+            e["class_uid"].as_u64().unwrap() * 100 + e["activity_id"].as_u64().unwrap()
+        );
+        let sev = match f["severity"].as_str().unwrap() {
+            "info" => 1,
+            "low" => 2,
+            "medium" => 3,
+            "high" => 4,
+            "critical" => 5,
+            other => panic!("{other}"),
+        };
+        assert_eq!(e["severity_id"], sev);
+        let cs = match f["status"].as_str().unwrap() {
+            "pass" => 1,
+            "unknown" => 2,
+            "fail" | "waived" => 3,
+            other => panic!("{other}"),
+        };
+        assert_eq!(e["compliance"]["status_id"], cs);
+        assert!(
+            e["compliance"]["standards"]
+                .as_array()
+                .is_some_and(|s| !s.is_empty())
+        );
+        assert_eq!(e["finding_info"]["analytic"]["uid"], f["rule_id"]);
+        assert_eq!(e["cloud"]["account"]["uid"], f["account_id"]);
+        assert!(
+            e["time"].as_i64().unwrap() > 1_700_000_000_000,
+            "epoch milliseconds"
+        );
+        assert!(
+            uids.insert(e["finding_info"]["uid"].as_str().unwrap().to_string()),
+            "unique uid"
+        );
+    }
+}

@@ -18,6 +18,7 @@
 
 mod csv;
 mod json;
+mod ocsf;
 mod table;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,6 +43,15 @@ pub enum Format {
     Table,
     Csv,
     Json,
+    /// OCSF Compliance Findings (JSON array), for Security Hub, Security Lake and SIEMs
+    Ocsf,
+}
+
+/// What printers may quote from a rule besides the finding: its fix and compliance refs.
+#[derive(Debug, Clone, Default)]
+pub struct RuleInfo {
+    pub fix: String,
+    pub compliance: Vec<crate::rules::ComplianceRef>,
 }
 
 /// A rendered scan: what every printer receives.
@@ -53,6 +63,9 @@ pub struct ScanReport {
     pub coverage: Vec<CoverageEntry>,
     /// Waivers that expired (no longer applied) or matched nothing (stale).
     pub waivers: WaiverNotes,
+    /// Rule id → what printers quote from the rule (not part of the JSON document).
+    #[serde(skip)]
+    pub rules: BTreeMap<String, RuleInfo>,
 }
 
 /// What the waivers file needs attention for.
@@ -125,6 +138,17 @@ impl ScanReport {
             findings,
             coverage,
             waivers: WaiverNotes::default(),
+            rules: rules
+                .rules()
+                .iter()
+                .map(|r| {
+                    let info = RuleInfo {
+                        fix: r.description.fix.clone(),
+                        compliance: r.compliance.clone(),
+                    };
+                    (r.id.clone(), info)
+                })
+                .collect(),
         }
     }
 
@@ -153,6 +177,7 @@ pub fn printer(format: Format, opts: PrintOptions) -> Box<dyn Printer> {
         Format::Table => Box::new(table::TablePrinter { opts }),
         Format::Csv => Box::new(csv::CsvPrinter),
         Format::Json => Box::new(json::JsonPrinter),
+        Format::Ocsf => Box::new(ocsf::OcsfPrinter),
     }
 }
 
