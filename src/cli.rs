@@ -27,6 +27,45 @@ pub struct Cli {
     /// Log more on stderr: -v progress per account, -vv every AWS call (RUST_LOG overrides)
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Colours in tables and logs: auto (on a terminal, unless NO_COLOR is set), always, never
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour a stream that is (or is not) a terminal. `NO_COLOR` (any non-empty
+    /// value) turns `auto` off, as no-color.org asks.
+    pub fn enabled(self, terminal: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
+}
+
+impl Cli {
+    /// Whether the command prints a machine-readable document on stdout (logs then go to
+    /// stderr as JSON lines).
+    pub fn machine_output(&self) -> bool {
+        match &self.command {
+            Command::Scan(a) => a.format != Format::Table,
+            Command::Drift(a) => a.format != ListFormat::Table,
+            Command::History(a) => a.format != ListFormat::Table,
+            Command::Preflight(a) => a.format != ListFormat::Table,
+            Command::Query(a) => a.format != ListFormat::Table,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -48,7 +87,12 @@ pub enum Command {
     ))]
     Scan(ScanArgs),
     /// List, explain and test rules
-    #[command(subcommand)]
+    #[command(subcommand, after_help = concat!(
+        "Examples:\n",
+        "  plaudit rules list\n",
+        "  plaudit rules explain private-dns-unverified\n",
+        "  plaudit rules test ./my-rules"
+    ))]
     Rules(RulesCommand),
     /// Run SQL over an inventory (the same tables and views rules use; see `plaudit schema`)
     #[command(after_help = concat!(
@@ -59,8 +103,18 @@ pub enum Command {
     Query(QueryArgs),
     /// Check access before a long scan: assume the role in every selected account and make one
     /// cheap call per API family; prints a permission matrix (exit 3 when something is denied)
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  plaudit preflight --regions us-east-1\n",
+        "  plaudit preflight --config plaudit.yaml --format csv > access.csv"
+    ))]
     Preflight(PreflightArgs),
     /// List the scans recorded in the history
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  plaudit history\n",
+        "  plaudit history --state /var/lib/plaudit/history.db --format json"
+    ))]
     History(HistoryArgs),
     /// What changed between two recorded scans: findings (new, resolved, open, changed) and
     /// the PrivateLink graph (services, acceptance, DNS, principals, AZ IDs, consumers,
@@ -73,8 +127,21 @@ pub enum Command {
     Drift(DriftArgs),
     /// Check a waivers file: syntax, rule ids, expired waivers, and (with --inventory)
     /// waivers that match nothing (exit 1 when any is expired or stale)
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  plaudit waivers lint --waivers waivers.yaml --inventory last-scan.json"
+    )]
     Waivers(WaiversCommand),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  plaudit completions bash > /etc/bash_completion.d/plaudit\n",
+        "  plaudit completions zsh > \"${fpath[1]}/_plaudit\""
+    ))]
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff) to stdout
+    #[command(after_help = "Example:\n  plaudit man > /usr/local/share/man/man1/plaudit.1")]
+    Man,
     /// Join inventories saved by separate scans (shards) into one, ledgers included
     #[command(after_help = concat!(
         "Example:\n",
@@ -91,6 +158,7 @@ pub enum Command {
         output: Option<PathBuf>,
     },
     /// Print the SQLite schema that rules and `query` read
+    #[command(after_help = "Example:\n  plaudit schema | less")]
     Schema,
     /// Write a synthetic organisation's inventory (for benchmarks and trying plaudit at scale)
     #[command(hide = true)]
@@ -136,6 +204,11 @@ pub struct DriftArgs {
 #[derive(Debug, Subcommand)]
 pub enum WaiversCommand {
     /// Validate a waivers file and report expired and stale waivers
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  plaudit waivers lint --waivers waivers.yaml\n",
+        "  plaudit waivers lint --config plaudit.yaml --inventory last-scan.json"
+    ))]
     Lint {
         /// The waivers file [default: `waivers` from the config]
         #[arg(long, value_name = "FILE")]
@@ -270,6 +343,9 @@ pub struct PreflightArgs {
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
     /// List the rules
+    #[command(
+        after_help = "Examples:\n  plaudit rules list\n  plaudit rules list --rules ./my-rules --format csv"
+    )]
     List {
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
@@ -277,6 +353,7 @@ pub enum RulesCommand {
         sources: RuleSources,
     },
     /// Print a rule's documentation: what it checks, why it matters, how to fix it
+    #[command(after_help = "Example:\n  plaudit rules explain endpoint-az-coverage")]
     Explain {
         /// Rule id, e.g. private-dns-unverified
         id: String,
@@ -284,6 +361,7 @@ pub enum RulesCommand {
         sources: RuleSources,
     },
     /// Run rule test cases (DIR/tests/*.yaml; the built-in rules' tests without DIR)
+    #[command(after_help = "Examples:\n  plaudit rules test\n  plaudit rules test ./my-rules")]
     Test {
         /// A rule directory with a tests/ folder
         dir: Option<PathBuf>,

@@ -18,13 +18,31 @@ use crate::waivers::Waivers;
 use crate::{exit, inventory};
 
 pub fn run(cli: Cli) -> Result<u8> {
+    use std::io::IsTerminal;
+    let color = cli.color.enabled(std::io::stdout().is_terminal());
     match cli.command {
-        Command::Scan(args) => scan(args),
+        Command::Scan(args) => scan(args, color),
         Command::Rules(RulesCommand::List { format, sources }) => rules_list(format, &sources),
         Command::Rules(RulesCommand::Explain { id, sources }) => rules_explain(&id, &sources),
         Command::Rules(RulesCommand::Test { dir }) => rules_test(dir.as_deref()),
         Command::Query(args) => query(args),
         Command::Preflight(args) => preflight(args),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "plaudit", &mut out);
+            write_stdout(&out)?;
+            Ok(exit::OK)
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_mangen::Man::new(cmd)
+                .render(&mut out)
+                .context("rendering the man page")?;
+            write_stdout(&out)?;
+            Ok(exit::OK)
+        }
         Command::History(args) => history_list(args),
         Command::Drift(args) => drift(args),
         Command::Waivers(crate::cli::WaiversCommand::Lint {
@@ -104,7 +122,7 @@ fn load_rules(sources: &RuleSources) -> Result<(Config, RuleSet)> {
     Ok((cfg, set))
 }
 
-fn scan(args: ScanArgs) -> Result<u8> {
+fn scan(args: ScanArgs, color: bool) -> Result<u8> {
     let (cfg, set) = load_rules(&args.sources)?;
     let waivers = match args.waivers.as_ref().or(cfg.waivers.as_ref()) {
         Some(p) => {
@@ -167,6 +185,7 @@ fn scan(args: ScanArgs) -> Result<u8> {
         PrintOptions {
             show_pass: args.show_pass,
             width: None,
+            color: color && args.output.is_none(),
         },
     );
     emit(args.output.as_deref(), |w| printer.print(&report, w))?;

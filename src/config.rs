@@ -221,7 +221,7 @@ impl<'de> Deserialize<'de> for FailOn {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config `{path}`: {source}")]
+    #[error("cannot read config `{path}`")]
     Read {
         path: PathBuf,
         source: std::io::Error,

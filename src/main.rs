@@ -12,7 +12,11 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = plaudit::cli::Cli::parse();
-    init_logs(cli.verbose);
+    {
+        use std::io::IsTerminal;
+        let ansi = cli.color.enabled(std::io::stderr().is_terminal());
+        init_logs(cli.verbose, ansi, cli.machine_output());
+    }
     match plaudit::commands::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
@@ -44,8 +48,10 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// Logs go to stderr, never stdout (which may carry CSV or JSON). `RUST_LOG` wins over `-v`.
-fn init_logs(verbose: u8) {
+/// Logs go to stderr, never stdout (which may carry CSV or JSON), as JSON lines when stdout
+/// carries a machine-readable document (so that a collector can parse both). `RUST_LOG` wins
+/// over `-v`.
+fn init_logs(verbose: u8, ansi: bool, json: bool) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
         0 => "plaudit=warn",
@@ -54,9 +60,13 @@ fn init_logs(verbose: u8) {
         _ => "plaudit=trace,aws_config=debug,aws_smithy_runtime=debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = if json {
+        fmt.json().with_current_span(false).try_init()
+    } else {
+        fmt.with_ansi(ansi).try_init()
+    };
 }

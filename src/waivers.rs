@@ -31,7 +31,7 @@ use crate::inventory::Inventory;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WaiverError {
-    #[error("cannot read the waivers file `{path}`: {source}")]
+    #[error("cannot read the waivers file `{path}`")]
     Read {
         path: PathBuf,
         source: std::io::Error,

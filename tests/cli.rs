@@ -872,3 +872,92 @@ fn ocsf_output_has_every_required_attribute_and_matches_the_json() {
         );
     }
 }
+
+#[test]
+fn completions_and_man_page_come_from_the_command_line_definitions() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = plaudit().args(["completions", shell]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&out.stdout);
+        for sub in ["scan", "drift", "waivers", "fail-on-new"] {
+            assert!(text.contains(sub), "{shell} completions lack {sub}");
+        }
+    }
+    let out = plaudit().arg("man").output().unwrap();
+    let man = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        man.contains(".TH plaudit 1") && man.contains("drift"),
+        "{man}"
+    );
+}
+
+#[test]
+fn color_follows_the_flag_and_no_color() {
+    let scan = |color: &str, no_color: bool| {
+        let mut c = plaudit();
+        c.args([
+            "scan",
+            "--no-history",
+            "--inventory",
+            "examples/demo-org.json",
+            "--color",
+            color,
+        ]);
+        if no_color {
+            c.env("NO_COLOR", "1");
+        } else {
+            c.env_remove("NO_COLOR");
+        }
+        String::from_utf8(c.output().unwrap().stdout).unwrap()
+    };
+    assert!(scan("always", false).contains("\x1b["));
+    assert!(
+        scan("always", true).contains("\x1b["),
+        "an explicit flag wins over NO_COLOR"
+    );
+    assert!(!scan("never", false).contains("\x1b["));
+    assert!(!scan("auto", false).contains("\x1b["), "not a terminal");
+}
+
+#[test]
+fn logs_are_json_lines_when_stdout_is_machine_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |format: &str| {
+        let out = plaudit()
+            .args([
+                "-v",
+                "scan",
+                "--inventory",
+                "examples/demo-org.json",
+                "--format",
+                format,
+                "--state",
+            ])
+            .arg(dir.path().join("h.db"))
+            .output()
+            .unwrap();
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let json = run("json");
+    let line = json
+        .lines()
+        .find(|l| l.contains("recorded as scan"))
+        .expect(&json);
+    let v: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(v["level"], "INFO");
+    assert!(
+        v["fields"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("recorded as scan")
+    );
+    let text = run("table");
+    let line = text
+        .lines()
+        .find(|l| l.contains("recorded as scan"))
+        .expect(&text);
+    assert!(
+        serde_json::from_str::<Value>(line).is_err(),
+        "plain text on a table run: {line}"
+    );
+}

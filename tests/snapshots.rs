@@ -63,8 +63,27 @@ fn help_texts() {
         ("help-scan", vec!["scan", "--help"]),
         ("help-rules", vec!["rules", "--help"]),
         ("help-query", vec!["query", "--help"]),
+        ("help-rules-list", vec!["rules", "list", "--help"]),
+        ("help-rules-explain", vec!["rules", "explain", "--help"]),
+        ("help-rules-test", vec!["rules", "test", "--help"]),
+        ("help-preflight", vec!["preflight", "--help"]),
+        ("help-history", vec!["history", "--help"]),
+        ("help-drift", vec!["drift", "--help"]),
+        ("help-waivers-lint", vec!["waivers", "lint", "--help"]),
+        ("help-merge", vec!["merge", "--help"]),
+        ("help-waivers", vec!["waivers", "--help"]),
+        ("help-schema", vec!["schema", "--help"]),
+        ("help-completions", vec!["completions", "--help"]),
+        ("help-man", vec!["man", "--help"]),
     ] {
-        insta::assert_snapshot!(name, run(&args));
+        let text = run(&args);
+        let sub = args.len() > 1;
+        assert!(
+            !sub || text.contains("Example"),
+            "`{}` has no example",
+            args.join(" ")
+        );
+        insta::assert_snapshot!(name, text);
     }
 }
 

@@ -10,7 +10,7 @@ use super::{Inventory, SCHEMA_VERSION};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
-    #[error("cannot read inventory `{path}`: {source}")]
+    #[error("cannot read inventory `{path}`")]
     Read {
         path: PathBuf,
         source: std::io::Error,

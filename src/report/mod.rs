@@ -164,6 +164,8 @@ pub struct PrintOptions {
     pub show_pass: bool,
     /// Table width when not writing to a terminal.
     pub width: Option<u16>,
+    /// Colour the status column (`--color`).
+    pub color: bool,
 }
 
 /// One output format.

@@ -56,16 +56,29 @@ impl Printer for TablePrinter {
                 .set_content_arrangement(ContentArrangement::Dynamic)
                 .set_width(width(&self.opts))
                 .set_header(["STATUS", "RULE", "ACCOUNT/REGION", "RESOURCE", "REASON"]);
+            if self.opts.color {
+                t.enforce_styling();
+            }
             for f in shown {
-                t.add_row([
-                    format!("{}\n{}", f.status, f.severity),
-                    f.rule_id.clone(),
-                    format!("{}\n{}", f.account_id, f.region),
-                    short_resource(&f.resource_id).to_string(),
-                    match &f.waiver_id {
+                let mut status = comfy_table::Cell::new(format!("{}\n{}", f.status, f.severity));
+                if self.opts.color {
+                    use comfy_table::Color;
+                    status = status.fg(match f.status {
+                        Status::Fail => Color::Red,
+                        Status::Unknown => Color::Yellow,
+                        Status::Waived => Color::Cyan,
+                        Status::Pass => Color::Green,
+                    });
+                }
+                t.add_row(vec![
+                    status,
+                    comfy_table::Cell::new(&f.rule_id),
+                    comfy_table::Cell::new(format!("{}\n{}", f.account_id, f.region)),
+                    comfy_table::Cell::new(short_resource(&f.resource_id)),
+                    comfy_table::Cell::new(match &f.waiver_id {
                         Some(w) => format!("{} [waived: {w}]", f.reason),
                         None => f.reason.clone(),
-                    },
+                    }),
                 ]);
             }
             if let Some(c) = t.column_mut(3) {

@@ -90,7 +90,7 @@ pub struct Rule {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuleError {
-    #[error("cannot read rule `{path}`: {source}")]
+    #[error("cannot read rule `{path}`")]
     Read {
         path: PathBuf,
         source: std::io::Error,
