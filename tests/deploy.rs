@@ -90,8 +90,9 @@ fn cloudformation_template_grants_exactly_the_policy_and_passes_cfn_lint() {
     ] {
         assert!(t["Parameters"][p].is_object(), "parameter {p}");
     }
-    let out = Command::new(python())
-        .args(["-m", "cfnlint", "--format", "parseable"])
+    let cfn_lint = python().with_file_name("cfn-lint");
+    let out = Command::new(cfn_lint)
+        .args(["--format", "parseable"])
         .arg(&path)
         .output()
         .unwrap();
@@ -106,7 +107,19 @@ fn cloudformation_template_grants_exactly_the_policy_and_passes_cfn_lint() {
 #[test]
 fn terraform_module_parses_and_grants_exactly_the_policy() {
     let dir = root().join("deploy/terraform/plaudit-member-role");
-    let script = "import hcl2, json, sys\nprint(json.dumps({f: hcl2.load(open(sys.argv[1] + '/' + f)) for f in ['main.tf', 'variables.tf', 'outputs.tf']}))";
+    // python-hcl2 keeps HCL string quotes in keys and values; strip them.
+    let script = r#"
+import hcl2, json, sys
+def plain(x):
+    if isinstance(x, dict):
+        return {k.strip('"'): plain(v) for k, v in x.items() if k != "__is_block__"}
+    if isinstance(x, list):
+        return [plain(v) for v in x]
+    if isinstance(x, str) and len(x) >= 2 and x[0] == '"' and x[-1] == '"':
+        return x[1:-1]
+    return x
+print(json.dumps({f: plain(hcl2.load(open(sys.argv[1] + "/" + f))) for f in ["main.tf", "variables.tf", "outputs.tf"]}))
+"#;
     let out = Command::new(python())
         .args(["-c", script])
         .arg(&dir)
