@@ -63,6 +63,7 @@ impl Cli {
             Command::History(a) => a.format != ListFormat::Table,
             Command::Preflight(a) => a.format != ListFormat::Table,
             Command::Query(a) => a.format != ListFormat::Table,
+            Command::Export(_) => true,
             _ => false,
         }
     }
@@ -132,6 +133,16 @@ pub enum Command {
         after_help = "Example:\n  plaudit waivers lint --waivers waivers.yaml --inventory last-scan.json"
     )]
     Waivers(WaiversCommand),
+    /// Export the inventory as CSV: endpoint services, endpoints, connections, load balancers
+    /// or the coverage ledger, with AZ names next to AZ IDs (and, from the history, when each
+    /// resource was first and last seen)
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  plaudit export endpoint-services --inventory inv.json -o services.csv\n",
+        "  plaudit export endpoints --columns account_id,region,endpoint_id,availability_zones\n",
+        "  plaudit export connections --scan 14 --state history.db"
+    ))]
+    Export(ExportArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout
     #[command(after_help = concat!(
         "Examples:\n",
@@ -172,6 +183,29 @@ pub enum Command {
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// What to export
+    #[arg(value_enum)]
+    pub kind: crate::report::export::ExportKind,
+    /// From a saved inventory (else from a scan of the history)
+    #[arg(long, value_name = "FILE", conflicts_with = "scan")]
+    pub inventory: Option<PathBuf>,
+    /// From this scan of the history [default: the last finished one]; adds first_seen,
+    /// last_seen and waiver_ids
+    #[arg(long, value_name = "SCAN")]
+    pub scan: Option<i64>,
+    /// The history file [default: ~/.local/share/plaudit/history.db]
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// The columns to print, in order (comma-separated) [default: all]
+    #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
+    pub columns: Vec<String>,
+    /// Write to FILE (atomically) instead of stdout
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -264,6 +298,9 @@ pub struct ScanArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// With --format csv: the columns to print, in order (comma-separated; docs/outputs.md)
+    #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
+    pub columns: Vec<String>,
     /// Write the report to FILE (atomically) instead of stdout
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,

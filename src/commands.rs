@@ -44,6 +44,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             Ok(exit::OK)
         }
         Command::History(args) => history_list(args),
+        Command::Export(args) => export(args),
         Command::Drift(args) => drift(args),
         Command::Waivers(crate::cli::WaiversCommand::Lint {
             waivers,
@@ -180,14 +181,15 @@ fn scan(args: ScanArgs, color: bool) -> Result<u8> {
         expired: applied.expired.clone(),
         stale: applied.stale.clone(),
     };
-    let printer = report::printer(
+    let printer = report::printer_with_columns(
         args.format,
         PrintOptions {
             show_pass: args.show_pass,
             width: None,
             color: color && args.output.is_none(),
         },
-    );
+        &args.columns,
+    )?;
     emit(args.output.as_deref(), |w| printer.print(&report, w))?;
     if args.format != report::Format::Table || args.output.is_some() {
         eprintln!("{}", report::summary_line(&report));
@@ -313,6 +315,41 @@ fn load_baseline(
             )
         })
         .collect())
+}
+
+fn export(args: crate::cli::ExportArgs) -> Result<u8> {
+    use crate::report::export;
+    let (inv, seen) = match &args.inventory {
+        Some(p) => (inventory::load_file(p)?, None),
+        None => {
+            let h = History::open(&state_path(args.state.as_deref(), &Config::default())?)?;
+            let scans: Vec<history::ScanRecord> =
+                h.scans()?.into_iter().filter(|s| s.finished()).collect();
+            let target = match args.scan {
+                Some(id) => h.scan(id)?,
+                None => scans
+                    .last()
+                    .cloned()
+                    .context("no finished scan in the history: give --inventory FILE")?,
+            };
+            let mut seen = export::Seen::default();
+            for s in scans.iter().filter(|s| s.id <= target.id) {
+                seen.add(&h.inventory(s.id)?, &s.started_at);
+            }
+            for f in h.findings(target.id)? {
+                if let Some(w) = f.waiver_id {
+                    seen.waivers.entry(f.resource_id).or_default().insert(w);
+                }
+            }
+            (h.inventory(target.id)?, Some(seen))
+        }
+    };
+    let columns = export::select(args.kind.columns(), &args.columns, seen.is_some())?;
+    let rows = export::rows(args.kind, &inv, seen.as_ref());
+    emit(args.output.as_deref(), |w| {
+        export::write_csv(&columns, &rows, w)
+    })?;
+    Ok(exit::OK)
 }
 
 fn history_list(args: crate::cli::HistoryArgs) -> Result<u8> {

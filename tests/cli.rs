@@ -961,3 +961,96 @@ fn logs_are_json_lines_when_stdout_is_machine_readable() {
         "plain text on a table run: {line}"
     );
 }
+
+#[test]
+fn inventory_exports_carry_az_ids_and_take_columns() {
+    let run = |args: &[&str]| {
+        let out = plaudit().args(args).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut rd = csv::Reader::from_reader(std::io::Cursor::new(out.stdout));
+        let head: Vec<String> = rd.headers().unwrap().iter().map(str::to_string).collect();
+        let rows: Vec<Vec<String>> = rd
+            .records()
+            .map(|r| r.unwrap().iter().map(str::to_string).collect())
+            .collect();
+        (head, rows)
+    };
+    let demo = "examples/demo-org.json";
+    for kind in [
+        "endpoint-services",
+        "endpoints",
+        "connections",
+        "load-balancers",
+        "coverage",
+    ] {
+        let (head, rows) = run(&["export", kind, "--inventory", demo]);
+        assert_eq!(&head[..2], ["account_id", "region"], "{kind}");
+        assert!(!rows.is_empty(), "{kind}");
+        assert!(
+            !head.contains(&"first_seen".to_string()),
+            "no history, no first_seen: {kind}"
+        );
+    }
+    // AZ names with the IDs of the account that reported them: the same name, different IDs.
+    let (head, rows) = run(&[
+        "export",
+        "endpoints",
+        "--inventory",
+        demo,
+        "--columns",
+        "endpoint_id,availability_zones,account_id",
+    ]);
+    assert_eq!(head, ["endpoint_id", "availability_zones", "account_id"]);
+    let web = rows
+        .iter()
+        .find(|r| r[0] == "vpce-0web0pay000000001")
+        .unwrap();
+    assert_eq!(web[1], "eu-west-1a (euw1-az2) eu-west-1b (euw1-az3)");
+    let (_, svc) = run(&[
+        "export",
+        "endpoint-services",
+        "--inventory",
+        demo,
+        "--columns",
+        "service_id,availability_zones",
+    ]);
+    let pay = svc
+        .iter()
+        .find(|r| r[0] == "vpce-svc-0a1b2c3d4e5f60718")
+        .unwrap();
+    assert!(pay[1].contains("eu-west-1a (euw1-az1)"), "{pay:?}");
+    // The findings CSV takes --columns too; unknown columns are refused with the list.
+    let (head, _) = run(&[
+        "scan",
+        "--no-history",
+        "--exit-zero",
+        "--inventory",
+        demo,
+        "--format",
+        "csv",
+        "--columns",
+        "status,rule_id",
+    ]);
+    assert_eq!(head, ["status", "rule_id"]);
+    let out = plaudit()
+        .args([
+            "export",
+            "endpoints",
+            "--inventory",
+            demo,
+            "--columns",
+            "endpoint_id,colour",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("unknown column `colour`; the columns are: account_id")
+    );
+}

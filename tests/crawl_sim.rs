@@ -853,6 +853,25 @@ fn drift_between_two_scans_is_exactly_the_change() {
     }
     assert_eq!(scan("2").status.code(), Some(0));
 
+    // Exports from the history say when each resource was first and last seen.
+    let out = plaudit_cmd(&["export", "endpoint-services", "--state", state]);
+    let mut rd = csv::Reader::from_reader(&out.stdout[..]);
+    let head: Vec<String> = rd.headers().unwrap().iter().map(str::to_string).collect();
+    let (first, last) = (
+        head.iter().position(|h| h == "first_seen").unwrap(),
+        head.iter().position(|h| h == "last_seen").unwrap(),
+    );
+    let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+    assert!(!rows.is_empty());
+    assert!(
+        rows.iter()
+            .all(|r| !r[first].is_empty() && r[first] < r[last] || r[first] == r[last])
+    );
+    assert!(
+        rows.iter().any(|r| r[first] != r[last]),
+        "seen in both scans"
+    );
+
     // `history` lists both scans.
     let out = plaudit_cmd(&["history", "--state", state, "--format", "json"]);
     let h: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -71,6 +71,7 @@ fn help_texts() {
         ("help-drift", vec!["drift", "--help"]),
         ("help-waivers-lint", vec!["waivers", "lint", "--help"]),
         ("help-merge", vec!["merge", "--help"]),
+        ("help-export", vec!["export", "--help"]),
         ("help-waivers", vec!["waivers", "--help"]),
         ("help-schema", vec!["schema", "--help"]),
         ("help-completions", vec!["completions", "--help"]),

@@ -31,14 +31,27 @@ pub fn neutralise_formula(cell: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-pub struct CsvPrinter;
+pub struct CsvPrinter {
+    /// Which of [`CSV_COLUMNS`], in which order.
+    pub columns: Vec<&'static str>,
+}
 
 impl Printer for CsvPrinter {
     fn print(&self, report: &ScanReport, out: &mut dyn Write) -> anyhow::Result<()> {
         let mut w = csv::WriterBuilder::new()
             .terminator(csv::Terminator::CRLF)
             .from_writer(out);
-        w.write_record(CSV_COLUMNS)?;
+        w.write_record(&self.columns)?;
+        let index: Vec<usize> = self
+            .columns
+            .iter()
+            .map(|c| {
+                CSV_COLUMNS
+                    .iter()
+                    .position(|x| x == c)
+                    .expect("a known column")
+            })
+            .collect();
         for f in &report.findings {
             let cells = [
                 f.rule_id.as_str(),
@@ -54,7 +67,11 @@ impl Printer for CsvPrinter {
                 f.path.as_deref().unwrap_or(""),
                 f.waiver_id.as_deref().unwrap_or(""),
             ];
-            w.write_record(cells.iter().map(|c| neutralise_formula(c).into_owned()))?;
+            w.write_record(
+                index
+                    .iter()
+                    .map(|&i| neutralise_formula(cells[i]).into_owned()),
+            )?;
         }
         w.flush()?;
         Ok(())

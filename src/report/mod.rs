@@ -17,6 +17,7 @@
 //! ```
 
 mod csv;
+pub mod export;
 mod json;
 mod ocsf;
 mod table;
@@ -177,10 +178,29 @@ pub trait Printer {
 pub fn printer(format: Format, opts: PrintOptions) -> Box<dyn Printer> {
     match format {
         Format::Table => Box::new(table::TablePrinter { opts }),
-        Format::Csv => Box::new(csv::CsvPrinter),
+        Format::Csv => Box::new(csv::CsvPrinter {
+            columns: CSV_COLUMNS.to_vec(),
+        }),
         Format::Json => Box::new(json::JsonPrinter),
         Format::Ocsf => Box::new(ocsf::OcsfPrinter),
     }
+}
+
+/// The printer for a format, with the findings CSV's columns chosen and ordered by `columns`
+/// (any of [`CSV_COLUMNS`]; only for CSV).
+pub fn printer_with_columns(
+    format: Format,
+    opts: PrintOptions,
+    columns: &[String],
+) -> anyhow::Result<Box<dyn Printer>> {
+    if columns.is_empty() {
+        return Ok(printer(format, opts));
+    }
+    if format != Format::Csv {
+        anyhow::bail!("--columns chooses CSV columns: use it with --format csv");
+    }
+    let chosen = export::select(&CSV_COLUMNS, columns, true)?;
+    Ok(Box::new(csv::CsvPrinter { columns: chosen }))
 }
 
 /// The one-line summary under the table (and on stderr for machine formats).
