@@ -18,6 +18,7 @@
 
 mod csv;
 pub mod export;
+mod html;
 mod json;
 mod ocsf;
 mod table;
@@ -46,6 +47,8 @@ pub enum Format {
     Json,
     /// OCSF Compliance Findings (JSON array), for Security Hub, Security Lake and SIEMs
     Ocsf,
+    /// A self-contained HTML report (one file, no network)
+    Html,
 }
 
 /// What printers may quote from a rule besides the finding: its fix and compliance refs.
@@ -183,6 +186,7 @@ pub fn printer(format: Format, opts: PrintOptions) -> Box<dyn Printer> {
         }),
         Format::Json => Box::new(json::JsonPrinter),
         Format::Ocsf => Box::new(ocsf::OcsfPrinter),
+        Format::Html => Box::new(html::HtmlPrinter),
     }
 }
 
