@@ -156,6 +156,10 @@ fn main() {
         s.requests,
         s.requests as f64 / wall
     );
+    println!(
+        "  connections opened           {}",
+        sim::http::CONNECTIONS.load(std::sync::atomic::Ordering::Relaxed)
+    );
     println!("  throttling errors            {}", s.throttled);
     println!("  retries                      {}", s.retries);
     println!(

@@ -133,11 +133,12 @@ fn scan(args: ScanArgs, color: bool) -> Result<u8> {
         }
         None => None,
     };
-    let state = state_path(args.state.as_deref(), &cfg)?;
+    // The history file is only needed when recording, or for a baseline given as a scan id.
+    let state = || state_path(args.state.as_deref(), &cfg);
     let mut history = if args.no_history {
         None
     } else {
-        Some(History::open(&state)?)
+        Some(History::open(&state()?)?)
     };
     let baseline = match &args.baseline {
         Some(spec) => Some(load_baseline(spec, history.as_ref(), &state)?),
@@ -269,14 +270,14 @@ fn state_path(flag: Option<&Path>, cfg: &Config) -> Result<PathBuf> {
 fn load_baseline(
     spec: &str,
     history: Option<&History>,
-    state: &Path,
+    state: &dyn Fn() -> Result<PathBuf>,
 ) -> Result<std::collections::BTreeSet<String>> {
     if let Ok(id) = spec.parse::<i64>() {
         let opened;
         let h = match history {
             Some(h) => h,
             None => {
-                opened = History::open(state)?;
+                opened = History::open(&state()?)?;
                 &opened
             }
         };

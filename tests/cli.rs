@@ -1054,3 +1054,24 @@ fn inventory_exports_carry_az_ids_and_take_columns() {
             .contains("unknown column `colour`; the columns are: account_id")
     );
 }
+
+#[test]
+fn no_history_needs_no_home_and_recording_without_one_says_how() {
+    let run = |extra: &[&str]| {
+        plaudit()
+            .env_clear()
+            .args([
+                "scan",
+                "--exit-zero",
+                "--inventory",
+                "examples/demo-org.json",
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run(&["--no-history"]).status.code(), Some(0));
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("set --state"));
+}

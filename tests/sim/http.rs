@@ -52,6 +52,9 @@ pub trait Handler: Send + Sync + 'static {
     fn handle(&self, req: Request) -> impl std::future::Future<Output = Response> + Send;
 }
 
+/// Connections accepted so far (keep-alive reuse shows as far fewer than requests).
+pub static CONNECTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Binds a free port on 127.0.0.1 and serves until the runtime stops.
 pub async fn serve<H: Handler>(handler: Arc<H>) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -62,6 +65,7 @@ pub async fn serve<H: Handler>(handler: Arc<H>) -> std::io::Result<SocketAddr> {
                 continue;
             };
             let _ = sock.set_nodelay(true);
+            CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let h = handler.clone();
             tokio::spawn(async move {
                 let _ = connection(sock, h).await;
