@@ -220,36 +220,33 @@ fn scan(args: ScanArgs, color: bool) -> Result<u8> {
         .fail_on
         .or(cfg.fail_on)
         .unwrap_or(FailOn::Severity(Severity::Info));
-    let code = if args.exit_zero {
-        exit::OK
-    } else if let (Some(base), true) = (&baseline, args.fail_on_new) {
-        let new: Vec<&crate::findings::Finding> = report
+    // Failing findings the baseline did not have failing (waived ones are not failing).
+    let new: Option<Vec<&crate::findings::Finding>> = baseline.as_ref().map(|base| {
+        report
             .findings
             .iter()
             .filter(|f| f.status == Status::Fail && !base.contains(&f.fingerprint()))
-            .filter(|f| matches!(fail_on, FailOn::Severity(min) if f.severity >= min))
-            .collect();
-        if !new.is_empty() {
-            eprintln!("{} failing finding(s) new since the baseline", new.len());
-        }
-        if !report.scan.complete {
-            exit::INCOMPLETE
-        } else if new.is_empty() {
-            exit::OK
-        } else {
-            exit::FINDINGS
-        }
-    } else {
-        exit::for_report(&report, fail_on)
-    };
-    if let (Some(base), false) = (&baseline, args.fail_on_new) {
-        let new = report
-            .findings
-            .iter()
-            .filter(|f| f.status == Status::Fail && !base.contains(&f.fingerprint()))
-            .count();
-        eprintln!("{new} failing finding(s) new since the baseline");
+            .collect()
+    });
+    if let Some(new) = &new {
+        eprintln!("{} failing finding(s) new since the baseline", new.len());
     }
+    let code = match (&new, args.fail_on_new) {
+        _ if args.exit_zero => exit::OK,
+        (Some(new), true) => {
+            let at_threshold = new
+                .iter()
+                .any(|f| matches!(fail_on, FailOn::Severity(min) if f.severity >= min));
+            if !report.scan.complete {
+                exit::INCOMPLETE
+            } else if at_threshold {
+                exit::FINDINGS
+            } else {
+                exit::OK
+            }
+        }
+        _ => exit::for_report(&report, fail_on),
+    };
     if let (Some(h), Some(id)) = (history.as_mut(), scan_id) {
         h.finish(id, &inv, &report.findings, code)
             .with_context(|| format!("the report was written, but recording scan {id} failed"))?;
