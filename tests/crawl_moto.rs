@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command as Std, Stdio};
 use std::sync::{Mutex, OnceLock};
 
+mod support;
+
 use assert_cmd::Command;
 use serde_json::Value;
 
@@ -23,30 +25,7 @@ struct Moto {
 }
 
 fn venv_python() -> PathBuf {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("moto-venv");
-    let python = venv.join("bin/python");
-    let ready = python.exists()
-        && Std::new(&python)
-            .args(["-c", "import moto, boto3, flask"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-    if !ready {
-        let ok = Std::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("python3 is needed for the moto tests")
-            .success();
-        assert!(ok, "creating the venv failed");
-        let ok = Std::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check", MOTO])
-            .status()
-            .expect("pip")
-            .success();
-        assert!(ok, "installing {MOTO} failed");
-    }
-    python
+    support::venv("moto-venv", &[MOTO], "import moto, boto3, flask")
 }
 
 fn moto() -> &'static Moto {

@@ -6,10 +6,12 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::Value;
+
+mod support;
 
 const TOOLS: [&str; 2] = ["cfn-lint==1.58.0", "python-hcl2==8.1.4"];
 
@@ -19,33 +21,7 @@ fn root() -> &'static Path {
 
 fn python() -> &'static PathBuf {
     static P: OnceLock<PathBuf> = OnceLock::new();
-    P.get_or_init(|| {
-        let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("deploy-tools-venv");
-        let python = venv.join("bin/python");
-        let ready = python.exists()
-            && Command::new(&python)
-                .args(["-c", "import cfnlint, hcl2"])
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-        if !ready {
-            let ok = Command::new("python3")
-                .args(["-m", "venv"])
-                .arg(&venv)
-                .status()
-                .expect("python3 is needed for the deploy template tests")
-                .success();
-            assert!(ok, "creating the venv failed");
-            let ok = Command::new(venv.join("bin/pip"))
-                .args(["install", "--quiet", "--disable-pip-version-check"])
-                .args(TOOLS)
-                .status()
-                .expect("pip")
-                .success();
-            assert!(ok, "installing {TOOLS:?} failed");
-        }
-        python
-    })
+    P.get_or_init(|| support::venv("deploy-tools-venv", &TOOLS, "import cfnlint, hcl2"))
 }
 
 /// The member-account actions of the shipped policy (its first statement).
