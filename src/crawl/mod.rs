@@ -151,13 +151,16 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
 
     // Phase 1: discovery hands accounts over as it finds them; each account is crawled on
     // its own task (all cores), at most `crawl.accounts` at once.
-    let (tx, rx) = futures::channel::mpsc::unbounded::<Account>();
+    let (tx, mut rx) = futures::channel::mpsc::unbounded::<Account>();
     let discovery = discover::discover(&org, &gate, &caller, &cfg.accounts, opts.shard, tx);
+    let discovered = std::sync::atomic::AtomicBool::new(false);
     let tasks: Shared<Vec<tokio::task::AbortHandle>> = Arc::default();
     let accounts = {
         let (progress, tasks) = (&progress, &tasks);
         let (base, gate, caller, home, cfg) = (&base, &gate, &caller, &home, &cfg);
-        rx.map(move |acct| {
+        // Borrowed, so that accounts still queued when a deadline stops the crawl can be
+        // recorded as not crawled.
+        (&mut rx).map(move |acct| {
             lock(progress).selected.push(acct.clone());
             gate.counters.accounts_found.fetch_add(1, Ordering::Relaxed);
             let task = tokio::spawn(crawl_account(
@@ -184,6 +187,7 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
     };
     let discovery = async {
         let d = discovery.await;
+        discovered.store(true, Ordering::Relaxed);
         tracing::info!(
             seconds = started.elapsed().as_secs_f64(),
             accounts = gate.counters.accounts_found.load(Ordering::Relaxed),
@@ -211,6 +215,27 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
             requests: gate.counters.requests.load(Ordering::Relaxed),
         }
         .into());
+    }
+    if let Some(Stop::Deadline(d)) = stopped {
+        // Found but not started yet: not crawled either.
+        while let Ok(a) = rx.try_recv() {
+            lock(&progress).selected.push(a);
+        }
+        if !discovered.load(Ordering::Relaxed) {
+            gate.record(
+                &caller,
+                None,
+                "organizations:ListAccountsForParent",
+                Outcome {
+                    status: CoverageStatus::Timeout,
+                    error: Some(format!(
+                        "the scan's deadline ({}s) passed before discovery finished: accounts \
+                         not listed by then are not in this scan",
+                        d.as_secs()
+                    )),
+                },
+            );
+        }
     }
     let Discovery {
         organization,
