@@ -120,12 +120,20 @@ fn main() {
     }
     let out = cmd.output().expect("run plaudit");
     let wall = t.elapsed().as_secs_f64();
-    // "every account crawled" carries the seconds since the crawl started.
-    let crawled = String::from_utf8_lossy(&out.stderr)
+    // The scan's steps ("every account crawled", "crawl finished", "inventory saved", …) carry
+    // the seconds since the scan started.
+    let steps: Vec<(String, f64)> = String::from_utf8_lossy(&out.stderr)
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["fields"]["message"] == "every account crawled")
-        .and_then(|v| v["fields"]["seconds"].as_f64());
+        .filter_map(|v| {
+            let secs = v["fields"]["seconds"].as_f64()?;
+            Some((v["fields"]["message"].as_str()?.to_string(), secs))
+        })
+        .collect();
+    let crawled = steps
+        .iter()
+        .find(|(m, _)| m == "every account crawled")
+        .map(|s| s.1);
     let (cpu, rss) = usage(libc::RUSAGE_CHILDREN);
     let sim_cpu = usage(libc::RUSAGE_SELF).0 - sim_cpu_before;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -169,6 +177,10 @@ fn main() {
             "  crawl alone                  {c:.2} s (then evaluation and output); ratio {:.2}",
             c / b.seconds
         );
+    }
+    if !steps.is_empty() {
+        let list: Vec<String> = steps.iter().map(|(m, t)| format!("{m} {t:.2}")).collect();
+        println!("  steps (s since start)        {}", list.join(", "));
     }
     println!(
         "  requests                     {} ({:.0}/s)",

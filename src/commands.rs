@@ -155,24 +155,48 @@ fn scan(args: ScanArgs, color: bool) -> Result<u8> {
         })?),
         None => None,
     };
+    let started = std::time::Instant::now();
     let inv = match args.inventory.as_deref() {
         Some(p) => inventory::load_file(p)?,
         None => {
             crate::interrupt::install();
             let inv = crate::crawl::crawl_blocking(&crawl_options(&cfg, &args.crawl))?;
-            if let Some(p) = &args.save_inventory {
-                emit(Some(p), |w| {
-                    serde_json::to_writer_pretty(&mut *w, &inv)?;
-                    writeln!(w)?;
-                    Ok(())
-                })
-                .with_context(|| format!("saving the inventory to `{}`", p.display()))?;
-            }
+            phase(&started, "crawl finished");
             inv
         }
     };
-    let store = Store::load(&inv).context("loading the inventory into SQLite")?;
+    // The inventory is saved while SQLite loads it: both only read it.
+    let (store, saved) = std::thread::scope(|s| {
+        let saving = args
+            .save_inventory
+            .as_ref()
+            .filter(|_| args.inventory.is_none())
+            .map(|p| {
+                let inv = &inv;
+                s.spawn(move || {
+                    emit(Some(p), |w| {
+                        serde_json::to_writer_pretty(&mut *w, inv)?;
+                        writeln!(w)?;
+                        Ok(())
+                    })
+                    .with_context(|| format!("saving the inventory to `{}`", p.display()))
+                })
+            });
+        let store = Store::load(&inv).context("loading the inventory into SQLite");
+        phase(&started, "inventory loaded into SQLite");
+        let saved = saving.map(|h| {
+            let r = h
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("saving the inventory failed")));
+            phase(&started, "inventory saved");
+            r
+        });
+        (store, saved)
+    });
+    saved.transpose()?;
+    let store = store?;
     let mut ev = rules::eval::evaluate(&set, &store, &inv);
+    phase(&started, "rules evaluated");
     let applied = waivers
         .as_ref()
         .map(|w| w.apply(&mut ev.findings, &inv, chrono::Utc::now().date_naive()))
@@ -192,6 +216,7 @@ fn scan(args: ScanArgs, color: bool) -> Result<u8> {
         &args.columns,
     )?;
     emit(args.output.as_deref(), |w| printer.print(&report, w))?;
+    phase(&started, "report written");
     if args.format != report::Format::Table || args.output.is_some() {
         eprintln!("{}", report::summary_line(&report));
     }
@@ -253,6 +278,11 @@ fn scan(args: ScanArgs, color: bool) -> Result<u8> {
         tracing::info!("recorded as scan {id} in {}", h.path().display());
     }
     Ok(code)
+}
+
+/// Logs the end of a step of a scan, with the seconds since the scan started.
+fn phase(started: &std::time::Instant, what: &str) {
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "{what}");
 }
 
 /// The history file: `--state`, the config's `state`, or the user's data directory.
