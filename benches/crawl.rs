@@ -69,8 +69,11 @@ fn main() {
         },
         sim_threads,
     );
+    // `CRAWL_BENCH_KEEP=DIR` keeps the scan's report and inventory there.
     let dir = tempfile::tempdir().unwrap();
-    let saved = dir.path().join("inventory.json");
+    let keep = std::env::var_os("CRAWL_BENCH_KEEP").map(std::path::PathBuf::from);
+    let out_dir = keep.clone().unwrap_or_else(|| dir.path().to_path_buf());
+    let saved = out_dir.join("inventory.json");
 
     let sim_cpu_before = usage(libc::RUSAGE_SELF).0;
     let t = Instant::now();
@@ -98,7 +101,7 @@ fn main() {
         "none",
         "-o",
     ])
-    .arg(dir.path().join("findings.json"))
+    .arg(out_dir.join("findings.json"))
     .arg("--save-inventory")
     .arg(&saved)
     .env_clear()

