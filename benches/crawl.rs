@@ -3,6 +3,10 @@
 //!
 //!     cargo bench --bench crawl -- [ACCOUNTS] [REGIONS] [LATENCY_MS]    # default 1000 17 50
 //!
+//! Environment: `CRAWL_BENCH_RUNS=N` repeats it (median and range of the ratios),
+//! `CRAWL_BENCH_WRAP` runs the scan under a profiler, `CRAWL_BENCH_LOG` shows its logs,
+//! `CRAWL_BENCH_KEEP=DIR` keeps its report and inventory, `SIM_THREADS` sizes the simulator.
+//!
 //! The organisation comes from `plaudit::synth` (seed 1): every account has its own AZ name →
 //! ID rotation; one account-region in 4 has a VPC with 2 interface endpoints, one in 20
 //! provides an endpoint service behind an NLB → ALB chain. The simulator answers every call
@@ -124,6 +128,7 @@ fn run(
 
     let sim_cpu_before = usage(libc::RUSAGE_SELF).0;
     let scan_cpu_before = usage(libc::RUSAGE_CHILDREN).0;
+    let connections_before = sim::http::CONNECTIONS.load(std::sync::atomic::Ordering::Relaxed);
     let t = Instant::now();
     // `CRAWL_BENCH_WRAP="perf record -g -o /tmp/perf.data"` profiles the scan.
     let wrap: Vec<String> = std::env::var("CRAWL_BENCH_WRAP")
@@ -243,7 +248,7 @@ fn run(
     );
     println!(
         "  connections opened           {}",
-        sim::http::CONNECTIONS.load(std::sync::atomic::Ordering::Relaxed)
+        sim::http::CONNECTIONS.load(std::sync::atomic::Ordering::Relaxed) - connections_before
     );
     println!("  throttling errors            {}", s.throttled);
     println!("  retries                      {}", s.retries);
@@ -255,6 +260,13 @@ fn run(
     println!(
         "  simulator CPU                {sim_cpu:.2} s; scan + simulator use {:.0}% of {cores} cores",
         100.0 * (cpu + sim_cpu) / (wall * cores as f64)
+    );
+    // Not a bound on any crawler (it is this machine's, and counts the simulator), but it
+    // tells a CPU-bound run from a badly scheduled one.
+    let floor = (cpu + sim_cpu) / cores as f64;
+    println!(
+        "  CPU floor on this machine    {floor:.2} s (scan + simulator CPU / cores); wall / floor {:.2}",
+        wall / floor
     );
     let mut top: Vec<_> = s.per_action.iter().collect();
     top.sort_by(|a, b| b.1.cmp(a.1));
