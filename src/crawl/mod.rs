@@ -138,7 +138,7 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
         home,
         gate,
         caller,
-        org,
+        org: _,
     } = prepare(&cfg).await?;
     let ticker = opts.progress.then(|| spawn_progress(gate.clone()));
     let progress: Shared<Progress> = Arc::default();
@@ -152,7 +152,6 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
     // Phase 1: discovery hands accounts over as it finds them; each account is crawled on
     // its own task (all cores), at most `crawl.accounts` at once.
     let (tx, mut rx) = futures::channel::mpsc::unbounded::<Account>();
-    drop(org);
     let (discovery, cancel_discovery) = discover_apart(
         &base,
         gate.clone(),
@@ -419,57 +418,56 @@ fn discover_apart(
     tokio::sync::oneshot::Sender<()>,
 ) {
     let (cancel, cancelled) = tokio::sync::oneshot::channel::<()>();
-    let (done, result) = tokio::sync::oneshot::channel::<discover::Discovery>();
+    let (done, result) = tokio::sync::oneshot::channel::<Result<discover::Discovery, String>>();
     let org = aws_sdk_organizations::Client::from_conf(
         aws_sdk_organizations::config::Builder::from(base)
             .http_client(shared_http_client())
             .build(),
     );
-    let failed = move |gate: &Gate, caller: &str, why: String| {
-        gate.record(
-            caller,
-            None,
-            "organizations:ListAccountsForParent",
-            Outcome {
-                status: CoverageStatus::Error,
-                error: Some(why),
-            },
-        );
-        discover::Discovery::default()
+    let thread = {
+        let (gate, caller) = (gate.clone(), caller.clone());
+        std::thread::Builder::new()
+            .name("plaudit-discovery".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = done.send(Err(format!("cannot start discovery: {e}")));
+                        return;
+                    }
+                };
+                rt.block_on(async {
+                    let found = discover::discover(&org, &gate, &caller, &cfg.accounts, shard, tx);
+                    tokio::select! {
+                        d = found => { let _ = done.send(Ok(d)); }
+                        _ = cancelled => {}
+                    }
+                });
+                rt.shutdown_background();
+            })
     };
-    let (gate2, caller2) = (gate.clone(), caller.clone());
-    let thread = std::thread::Builder::new()
-        .name("plaudit-discovery".into())
-        .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let why = format!("cannot start discovery: {e}");
-                    let _ = done.send(failed(&gate, &caller, why));
-                    return;
-                }
-            };
-            rt.block_on(async {
-                let found = discover::discover(&org, &gate, &caller, &cfg.accounts, shard, tx);
-                tokio::select! {
-                    d = found => { let _ = done.send(d); }
-                    _ = cancelled => {}
-                }
-            });
-            rt.shutdown_background();
-        });
-    let spawn_error = thread.err().map(|e| format!("cannot start discovery: {e}"));
     let result = async move {
-        if let Some(why) = spawn_error {
-            return failed(&gate2, &caller2, why);
-        }
-        match result.await {
-            Ok(d) => d,
-            Err(_) => failed(&gate2, &caller2, "discovery stopped unexpectedly".into()),
-        }
+        let outcome = match thread {
+            Err(e) => Err(format!("cannot start discovery: {e}")),
+            Ok(_) => result
+                .await
+                .unwrap_or_else(|_| Err("discovery stopped unexpectedly".into())),
+        };
+        outcome.unwrap_or_else(|why| {
+            gate.record(
+                &caller,
+                None,
+                "organizations:ListAccountsForParent",
+                Outcome {
+                    status: CoverageStatus::Error,
+                    error: Some(why),
+                },
+            );
+            discover::Discovery::default()
+        })
     };
     (result, cancel)
 }
