@@ -324,7 +324,7 @@ pub struct CrawlArgs {
     /// Regions to crawl, comma-separated [default: the regions enabled in each account]
     #[arg(long, value_delimiter = ',', value_name = "REGIONS")]
     pub regions: Vec<String>,
-    /// Role to assume in each member account [default: OrganizationAccountAccessRole]
+    /// Role to assume in each member account [default: PlauditAudit]
     #[arg(long, value_name = "NAME")]
     pub role_name: Option<String>,
     /// Scan only these account ids, comma-separated (narrows the config's selection)

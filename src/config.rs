@@ -98,8 +98,11 @@ pub struct RoleConfig {
     pub external_id: Option<String>,
     #[serde(default = "default_session")]
     pub session_name: String,
-    /// Session duration; credentials are refreshed before they expire.
-    #[serde(default = "default_duration")]
+    /// Session duration, 900–43,200 s (AWS's range for AssumeRole; the role's own maximum
+    /// may be lower). Role chaining caps sessions at 3,600 s: the crawler asks for at most
+    /// that when the scan's own credentials are a role session. Credentials are refreshed
+    /// before they expire.
+    #[serde(default = "default_duration", deserialize_with = "duration_range")]
     pub duration_seconds: u32,
 }
 
@@ -115,8 +118,12 @@ impl Default for RoleConfig {
     }
 }
 
+/// The read-only member role that `deploy/` creates (CloudFormation StackSet, Terraform).
+/// `OrganizationAccountAccessRole` (full administrator) still works: `role.name`.
+pub const DEFAULT_ROLE: &str = "PlauditAudit";
+
 fn default_role() -> String {
-    "OrganizationAccountAccessRole".to_string()
+    DEFAULT_ROLE.to_string()
 }
 fn default_session() -> String {
     "plaudit".to_string()
@@ -126,11 +133,13 @@ fn default_duration() -> u32 {
 }
 
 impl RoleConfig {
-    /// The role ARN for an account.
-    pub fn arn_for(&self, account_id: &str) -> String {
+    /// The role ARN for an account, in the scan's partition (`aws`, `aws-cn`, `aws-us-gov`).
+    pub fn arn_for(&self, account_id: &str, partition: &str) -> String {
         match &self.arn_template {
-            Some(t) => t.replace("{account_id}", account_id),
-            None => format!("arn:aws:iam::{account_id}:role/{}", self.name),
+            Some(t) => t
+                .replace("{account_id}", account_id)
+                .replace("{partition}", partition),
+            None => format!("arn:{partition}:iam::{account_id}:role/{}", self.name),
         }
     }
 }
@@ -138,27 +147,28 @@ impl RoleConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CrawlConfig {
-    /// Accounts crawled at once.
-    #[serde(default = "d_accounts")]
+    /// Accounts crawled at once (1–100,000).
+    #[serde(default = "d_accounts", deserialize_with = "count_range")]
     pub accounts: usize,
-    /// Requests in flight across the whole scan.
-    #[serde(default = "d_requests")]
+    /// Requests in flight across the whole scan (1–100,000).
+    #[serde(default = "d_requests", deserialize_with = "count_range")]
     pub requests: usize,
-    /// Requests in flight per account.
-    #[serde(default = "d_per_account")]
+    /// Requests in flight per account (1–100,000).
+    #[serde(default = "d_per_account", deserialize_with = "count_range")]
     pub requests_per_account: usize,
-    /// Attempts per call (throttling and 5xx are retried with backoff and jitter).
-    #[serde(default = "d_attempts")]
+    /// Attempts per call, 1–20 (throttling and 5xx are retried with backoff and jitter).
+    #[serde(default = "d_attempts", deserialize_with = "attempts_range")]
     pub max_attempts: u32,
-    /// Seconds before one call attempt gives up.
-    #[serde(default = "d_call_timeout")]
+    /// Seconds before one call attempt gives up (1–3,600).
+    #[serde(default = "d_call_timeout", deserialize_with = "timeout_range")]
     pub call_timeout_seconds: u64,
-    /// MaxResults for paginated calls (AWS's maximum is used when absent).
-    #[serde(default)]
+    /// MaxResults for the EC2 listings, 5–1,000 (AWS's range; AWS's maximum is used when
+    /// absent).
+    #[serde(default, deserialize_with = "page_size_range")]
     pub page_size: Option<i32>,
-    /// Stop crawling after this many seconds; what was collected is evaluated and the rest
-    /// is recorded as `timeout` gaps (the scan is incomplete).
-    #[serde(default)]
+    /// Stop crawling after this many seconds (1–604,800, a week); what was collected is
+    /// evaluated and the rest is recorded as `timeout` gaps (the scan is incomplete).
+    #[serde(default, deserialize_with = "deadline_range")]
     pub deadline_seconds: Option<u64>,
 }
 
@@ -174,6 +184,68 @@ impl Default for CrawlConfig {
             deadline_seconds: None,
         }
     }
+}
+
+/// A whole number from `lo` to `hi`, or an error naming the range (serde-saphyr adds the
+/// file's line).
+fn ranged<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    lo: i64,
+    hi: i64,
+    what: &str,
+) -> Result<i64, D::Error> {
+    let v = i64::deserialize(d)?;
+    if v < lo || v > hi {
+        return Err(serde::de::Error::custom(format!(
+            "{v} is out of range: {what} must be from {lo} to {hi}"
+        )));
+    }
+    Ok(v)
+}
+
+fn duration_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    ranged(
+        d,
+        900,
+        43_200,
+        "role.duration_seconds (AWS's AssumeRole range)",
+    )
+    .map(|v| v as u32)
+}
+fn count_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    ranged(d, 1, 100_000, "a concurrency limit").map(|v| v as usize)
+}
+fn attempts_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    ranged(d, 1, 20, "crawl.max_attempts").map(|v| v as u32)
+}
+fn timeout_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    ranged(d, 1, 3_600, "crawl.call_timeout_seconds").map(|v| v as u64)
+}
+/// An optional whole number (`null` or absent: none) from `lo` to `hi`.
+fn ranged_opt<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    lo: i64,
+    hi: i64,
+    what: &str,
+) -> Result<Option<i64>, D::Error> {
+    match Option::<i64>::deserialize(d)? {
+        Some(v) if v < lo || v > hi => Err(serde::de::Error::custom(format!(
+            "{v} is out of range: {what} must be from {lo} to {hi}"
+        ))),
+        v => Ok(v),
+    }
+}
+fn page_size_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
+    ranged_opt(
+        d,
+        5,
+        1_000,
+        "crawl.page_size (AWS's MaxResults range for the EC2 listings)",
+    )
+    .map(|v| v.map(|v| v as i32))
+}
+fn deadline_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    ranged_opt(d, 1, 604_800, "crawl.deadline_seconds").map(|v| v.map(|v| v as u64))
 }
 
 fn d_accounts() -> usize {
@@ -282,6 +354,35 @@ mod tests {
         assert!(err.contains("c.yaml"), "{err}");
         assert!(err.contains("rule_dir"), "{err}");
         assert!(err.contains('2'), "no line number: {err}");
+    }
+
+    #[test]
+    fn numeric_settings_outside_aws_ranges_are_refused_with_their_line() {
+        for (text, key) in [
+            ("crawl:\n  page_size: 2\n", "page_size"),
+            ("crawl:\n  page_size: 5000\n", "page_size"),
+            ("role:\n  duration_seconds: 60\n", "duration_seconds"),
+            ("crawl:\n  accounts: 0\n", "concurrency"),
+            (
+                "crawl:\n  call_timeout_seconds: 18446744073709551615\n",
+                "call_timeout",
+            ),
+            ("crawl:\n  max_attempts: 4294967295\n", "max_attempts"),
+        ] {
+            let err = Config::parse(text, Path::new("c.yaml"))
+                .map(|_| ())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("c.yaml") && err.contains('2'), "{text}: {err}");
+            assert!(
+                err.contains(key) || err.contains("range") || err.contains("invalid"),
+                "{text}: {err}"
+            );
+        }
+        let ok = Config::parse("crawl:\n  page_size: 5\n", Path::new("c.yaml")).unwrap();
+        assert_eq!(ok.crawl.page_size, Some(5));
+        let none = Config::parse("crawl:\n  page_size: null\n", Path::new("c.yaml")).unwrap();
+        assert_eq!(none.crawl.page_size, None);
     }
 
     #[test]

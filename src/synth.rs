@@ -267,6 +267,7 @@ pub fn generate(shape: Shape) -> Inventory {
                     port: Some(443),
                     vpc_id: Some(vpc.clone()),
                     load_balancer_arns: vec![nlb.clone()],
+                    cross_zone: None,
                     targets: vec![Target {
                         id: alb,
                         port: Some(443),
@@ -322,6 +323,8 @@ pub fn generate(shape: Shape) -> Inventory {
                 vpcs: vec![Vpc {
                     id: vpc.clone(),
                     cidr: Some(format!("10.{r}.0.0/16")),
+                    cidrs: vec![format!("10.{r}.0.0/16")],
+                    ipv6_cidrs: Vec::new(),
                     enable_dns_support: true,
                     enable_dns_hostnames: true,
                     is_default: false,
@@ -364,7 +367,9 @@ pub fn generate(shape: Shape) -> Inventory {
             id: "o-synthetic".into(),
             management_account_id: Some(account_id(0)),
         }),
+        partition: None,
         accounts,
+        membership: None,
         coverage,
     }
 }

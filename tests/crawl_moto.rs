@@ -97,8 +97,9 @@ fn live_scan() -> &'static (i32, Value, PathBuf, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let saved = dir.path().join("inventory.json");
         let cfg = dir.path().join("plaudit.yaml");
-        // Pages of one item wherever moto honours MaxResults.
-        std::fs::write(&cfg, "crawl:\n  page_size: 1\n").unwrap();
+        // Pages of five items (the least AWS accepts) wherever moto honours MaxResults; the
+        // simulated AWS tests pagination with pages of two, served by the server.
+        std::fs::write(&cfg, "crawl:\n  page_size: 5\n").unwrap();
         let out = plaudit(m)
             .args([
                 "scan",
@@ -448,7 +449,7 @@ fn two_shards_merged_equal_one_live_scan() {
     let (_, live, _, _) = live_scan();
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("plaudit.yaml");
-    std::fs::write(&cfg, "crawl:\n  page_size: 1\n").unwrap();
+    std::fs::write(&cfg, "crawl:\n  page_size: 5\n").unwrap();
     let mut parts = Vec::new();
     for k in 1..=2 {
         let p = dir.path().join(format!("shard-{k}.json"));

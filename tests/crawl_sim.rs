@@ -907,3 +907,221 @@ fn drift_between_two_scans_is_exactly_the_change() {
     assert_eq!(h.as_array().unwrap().len(), 2);
     assert_eq!(h[1]["status"], "complete");
 }
+
+/// Status of one finding by (rule, resource) in a findings file written by `plaudit`.
+fn finding(dir: &Path, rule: &str, resource: &str) -> Value {
+    let v: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("findings.json")).unwrap()).unwrap();
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule_id"] == rule && f["resource_id"] == resource)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {rule} finding for {resource}"))
+}
+
+/// Organizations as AWS runs it since September 2026: accounts carry only `State` (the
+/// retired `Status` is gone), with the newer states among them. Accounts that are not
+/// `ACTIVE` are listed and never crawled; the membership is the whole organisation however
+/// few accounts `--accounts` crawls, so a principal of an uncrawled member is no stranger.
+#[test]
+fn account_state_and_membership_hold_on_organizations_as_aws_runs_it() {
+    let mut truth = org();
+    truth.accounts[7].status = "PENDING_ACTIVATION".into();
+    let ids: Vec<String> = truth.accounts.iter().map(|a| a.id.clone()).collect();
+    let id = |i: usize| ids[i].clone();
+    // The first provider trusts account 4, a member this scan does not crawl.
+    let (provider, service) = truth
+        .accounts
+        .iter()
+        .find_map(|a| {
+            let s = a.regions.iter().flat_map(|r| &r.endpoint_services).next()?;
+            Some((a.id.clone(), s.id.clone()))
+        })
+        .unwrap();
+    let member = id(4);
+    assert_ne!(provider, member);
+    for s in truth
+        .accounts
+        .iter_mut()
+        .flat_map(|a| a.regions.iter_mut())
+        .flat_map(|r| r.endpoint_services.iter_mut())
+        .filter(|s| s.id == service)
+    {
+        s.allowed_principals = vec![format!("arn:aws:iam::{member}:root")];
+        s.connections.clear();
+    }
+    let sim = Sim::start(truth.clone(), small_pages(), 2);
+
+    // The whole organisation: inactive accounts listed, not crawled, not gaps.
+    let dir = tempfile::tempdir().unwrap();
+    let out = plaudit(&sim, dir.path(), &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = crawled(dir.path());
+    assert!(gaps(&got).is_empty(), "{:?}", gaps(&got));
+    let status_of = |inv: &Inventory, a: &str| {
+        inv.coverage
+            .iter()
+            .find(|c| c.account_id == a && c.region.is_none())
+            .map(|c| c.status.as_str().to_string())
+    };
+    assert_eq!(status_of(&got, &id(8)).as_deref(), Some("suspended"));
+    assert_eq!(status_of(&got, &id(7)).as_deref(), Some("not_active"));
+    for i in [7, 8] {
+        let a = got.accounts.iter().find(|a| a.id == id(i)).unwrap();
+        assert!(a.regions.is_empty(), "account {i} is not crawled");
+    }
+    assert_eq!(
+        sim.stats().per_action.get("sts:AssumeRole").copied(),
+        Some(7),
+        "AssumeRole into the 7 active accounts only (the caller's own too: its member role)"
+    );
+    let m = got.membership.as_ref().expect("membership recorded");
+    assert!(m.complete);
+    assert_eq!(m.accounts.len(), 9);
+    assert_eq!(
+        m.accounts.iter().find(|a| a.id == id(7)).unwrap().state,
+        "PENDING_ACTIVATION"
+    );
+
+    // One account crawled: the organisation is still nine accounts.
+    let dir = tempfile::tempdir().unwrap();
+    let out = plaudit(&sim, dir.path(), &["--accounts", &provider]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = crawled(dir.path());
+    assert_eq!(
+        got.accounts
+            .iter()
+            .filter(|a| !a.regions.is_empty())
+            .count(),
+        1
+    );
+    let m = got.membership.as_ref().unwrap();
+    assert!(m.complete && m.accounts.len() == 9);
+    let f = finding(dir.path(), "principal-outside-org", &service);
+    assert_eq!(f["status"], "pass", "{f}");
+}
+
+/// A throttled Organizations call is the organisation's gap, not the caller's: the
+/// management account's own verdicts stand, and the accounts whose tags could not be read
+/// are scanned and named.
+#[test]
+fn organizations_gaps_belong_to_the_organisation() {
+    let truth = org();
+    let management = truth.accounts[0].id.clone();
+    let sim = Sim::start(
+        truth.clone(),
+        Options {
+            faults: vec![fault(
+                on(None, None, "ListTagsForResource"),
+                FaultKind::Throttle,
+                None,
+            )],
+            ..small_pages()
+        },
+        2,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("plaudit.yaml"),
+        "crawl:\n  call_timeout_seconds: 2\n  max_attempts: 2\naccounts:\n  include_tags:\n    env: \"*\"\n",
+    )
+    .unwrap();
+    let out = plaudit(&sim, dir.path(), &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a gap: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = crawled(dir.path());
+    let org_gaps: Vec<_> = got.coverage.iter().filter(|c| c.status.is_gap()).collect();
+    assert_eq!(org_gaps.len(), 1, "{org_gaps:?}");
+    assert_eq!(org_gaps[0].account_id, "organization");
+    assert_eq!(org_gaps[0].api, "organizations:ListTagsForResource");
+    assert_eq!(org_gaps[0].status.as_str(), "throttled");
+    assert!(
+        org_gaps[0].error.as_deref().unwrap().contains(&management),
+        "the accounts are named: {:?}",
+        org_gaps[0].error
+    );
+    assert_eq!(
+        got.accounts
+            .iter()
+            .filter(|a| !a.regions.is_empty())
+            .count(),
+        8,
+        "every active account is scanned, visibly, although its tags are unknown"
+    );
+    let v: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("findings.json")).unwrap()).unwrap();
+    let mine: Vec<&Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["account_id"] == management.as_str())
+        .collect();
+    assert!(!mine.is_empty());
+    assert!(
+        mine.iter().all(|f| f["status"] != "unknown"),
+        "the caller's verdicts are not touched by the organisation's gap"
+    );
+}
+
+/// The documented setup: the scanning principal itself may read nothing but Organizations;
+/// the member role deployed in its own account reads that account. Where no member role is
+/// deployed there, its own credentials are used: no permanent gap either way.
+#[test]
+fn the_scanners_own_account_is_read_through_its_member_role_or_its_own_credentials() {
+    let truth = org();
+    let management = truth.accounts[0].id.clone();
+    for deployed in [true, false] {
+        let sim = Sim::start(
+            truth.clone(),
+            Options {
+                deny_assume_role: if deployed {
+                    BTreeSet::new()
+                } else {
+                    [management.clone()].into()
+                },
+                ..small_pages()
+            },
+            2,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let out = plaudit(&sim, dir.path(), &[]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "member role deployed: {deployed}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got = crawled(dir.path());
+        let entered: Vec<&str> = got
+            .coverage
+            .iter()
+            .filter(|c| c.account_id == management && c.region.is_none())
+            .map(|c| c.api.as_str())
+            .filter(|a| a.starts_with("sts:"))
+            .collect();
+        let want = if deployed {
+            "sts:AssumeRole"
+        } else {
+            "sts:GetCallerIdentity"
+        };
+        assert_eq!(entered, [want], "deployed: {deployed}");
+        let mine = got.accounts.iter().find(|a| a.id == management).unwrap();
+        assert!(!mine.regions.is_empty());
+    }
+}

@@ -165,10 +165,13 @@ impl Gate {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E, R>>>,
     {
+        // The rate limiter first, then the permits: a call waiting for its bucket to refill
+        // must not hold the account's (or the scan's) permits, or one hot action would
+        // starve the account's other calls.
+        self.rate(account, region, api).until_ready().await;
         let acct = self.account_sem(account);
         let _a = acct.acquire().await.expect("semaphore never closed");
         let _g = self.global.acquire().await.expect("semaphore never closed");
-        self.rate(account, region, api).until_ready().await;
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(account, region, api, "request");
         let r = f().await;
@@ -443,10 +446,18 @@ pub fn classify_code(code: &str) -> CoverageStatus {
         | "UnauthorizedOperation"
         | "UnauthorizedAccess"
         | "AWSOrganizationsNotInUseException" => CoverageStatus::AccessDenied,
-        "OptInRequired"
-        | "AuthFailure"
-        | "InvalidClientTokenId"
-        | "UnrecognizedClientException" => CoverageStatus::RegionDisabled,
+        // Whether a region is enabled is decided from DescribeRegions (`not_enabled`, not a
+        // gap). A call that still meets OptInRequired is a region AWS says needs opting in.
+        "OptInRequired" => CoverageStatus::RegionDisabled,
+        // Credentials AWS did not accept. AWS also answers so in a region the account has
+        // not enabled (reported widely, not documented), which is why enablement is read
+        // from DescribeRegions instead of inferred from this code.
+        "AuthFailure" | "InvalidClientTokenId" | "UnrecognizedClientException" => {
+            CoverageStatus::AuthFailed
+        }
+        "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => {
+            CoverageStatus::CredentialsExpired
+        }
         "Throttling"
         | "ThrottlingException"
         | "RequestLimitExceeded"
@@ -489,6 +500,11 @@ mod tests {
         assert_eq!(
             classify_code("OptInRequired"),
             CoverageStatus::RegionDisabled
+        );
+        assert_eq!(classify_code("AuthFailure"), CoverageStatus::AuthFailed);
+        assert_eq!(
+            classify_code("ExpiredToken"),
+            CoverageStatus::CredentialsExpired
         );
         assert_eq!(classify_code("InternalError"), CoverageStatus::Error);
     }

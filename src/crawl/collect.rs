@@ -107,6 +107,11 @@ impl RegionCtx<'_> {
     }
 }
 
+/// Filter values per EC2 call. EC2 rejects a call with more than 200 values in all
+/// (`FilterLimitExceeded`): AWS does not document the number, public projects that hit it
+/// report 200 and chunk at 100–200, so plaudit stays well under it.
+pub const FILTER_VALUES_PER_CALL: usize = 100;
+
 /// A paginated EC2 listing (`MaxResults` + `NextToken`), optionally filtered by id:
 /// `ec2_listing!(ctx, "ec2:DescribeVpcEndpoints", describe_vpc_endpoints, vpc_endpoints)` or
 /// `… , filter "vpc-id" = ids)`. EC2 wants at least 5 per page on filtered calls.
@@ -125,25 +130,37 @@ macro_rules! ec2_listing {
         })
     }};
     ($ctx:expr, $api:literal, $op:ident, $items:ident, filter $name:literal = $values:expr) => {{
-        let ec2 = &$ctx.ec2;
-        let ps = $ctx.page_size.map(|p| p.max(5));
+        let ctx = $ctx;
+        let ec2 = &ctx.ec2;
+        let ps = ctx.page_size.map(|p| p.max(5));
         let values: Vec<String> = $values;
-        $ctx.pages($api, move |t| {
-            let filter = Filter::builder()
-                .name($name)
-                .set_values(Some(values.clone()))
-                .build();
-            async move {
-                let o = ec2
-                    .$op()
-                    .filters(filter)
-                    .set_max_results(ps)
-                    .set_next_token(t)
-                    .send()
+        // EC2 rejects a call with too many filter values (FilterLimitExceeded): a hub
+        // account-region with hundreds of endpoint security groups is listed in chunks.
+        async move {
+            let mut all = Vec::new();
+            for chunk in values.chunks(FILTER_VALUES_PER_CALL) {
+                let page = ctx
+                    .pages($api, move |t| {
+                        let filter = Filter::builder()
+                            .name($name)
+                            .set_values(Some(chunk.to_vec()))
+                            .build();
+                        async move {
+                            let o = ec2
+                                .$op()
+                                .filters(filter)
+                                .set_max_results(ps)
+                                .set_next_token(t)
+                                .send()
+                                .await?;
+                            Ok((o.$items().to_vec(), o.next_token().map(str::to_string)))
+                        }
+                    })
                     .await?;
-                Ok((o.$items().to_vec(), o.next_token().map(str::to_string)))
+                all.extend(page);
             }
-        })
+            Some(all)
+        }
     }};
 }
 
@@ -321,6 +338,8 @@ pub async fn collect_region(ctx: &RegionCtx<'_>) -> Region {
                 .unwrap_or_else(|| "Interface".into()),
             vpc_id: e.vpc_id().unwrap_or_default().to_string(),
             service_name: e.service_name().unwrap_or_default().to_string(),
+            service_network_arn: e.service_network_arn().map(str::to_string),
+            resource_configuration_arn: e.resource_configuration_arn().map(str::to_string),
             service_region: e.service_region().map(str::to_string),
             state: e
                 .state()
@@ -394,9 +413,35 @@ async fn collect_vpcs(ctx: &RegionCtx<'_>, ids: &BTreeSet<String>) -> Vec<Vpc> {
             attr(VpcAttributeName::EnableDnsSupport),
             attr(VpcAttributeName::EnableDnsHostnames)
         );
+        let associated =
+            |state: Option<&str>| state.is_none_or(|s| s == "associated" || s == "associating");
         out.push(Vpc {
             id,
             cidr: v.cidr_block().map(str::to_string),
+            cidrs: v
+                .cidr_block_association_set()
+                .iter()
+                .filter(|a| {
+                    associated(
+                        a.cidr_block_state()
+                            .and_then(|s| s.state())
+                            .map(|s| s.as_str()),
+                    )
+                })
+                .filter_map(|a| a.cidr_block().map(str::to_string))
+                .collect(),
+            ipv6_cidrs: v
+                .ipv6_cidr_block_association_set()
+                .iter()
+                .filter(|a| {
+                    associated(
+                        a.ipv6_cidr_block_state()
+                            .and_then(|s| s.state())
+                            .map(|s| s.as_str()),
+                    )
+                })
+                .filter_map(|a| a.ipv6_cidr_block().map(str::to_string))
+                .collect(),
             // Unknown attributes are reported as off: the ledger records the gap.
             enable_dns_support: support
                 .and_then(|a| a.enable_dns_support().and_then(|b| b.value()))
@@ -684,13 +729,27 @@ async fn collect_load_balancers(
         .collect();
     let built = join_each(groups.into_iter().map(|g| async move {
         let tg_arn = g.target_group_arn()?.to_string();
-        let health = ctx
-            .one("elasticloadbalancing:DescribeTargetHealth", || {
+        // The target group's own cross-zone setting decides where traffic goes (it can
+        // override the load balancer's since 2022).
+        let (health, attrs) = futures::join!(
+            ctx.one("elasticloadbalancing:DescribeTargetHealth", || {
                 elb.describe_target_health()
                     .target_group_arn(tg_arn.clone())
                     .send()
+            }),
+            ctx.one("elasticloadbalancing:DescribeTargetGroupAttributes", || {
+                elb.describe_target_group_attributes()
+                    .target_group_arn(tg_arn.clone())
+                    .send()
             })
-            .await;
+        );
+        let cross_zone = attrs.and_then(|a| {
+            a.attributes()
+                .iter()
+                .find(|x| x.key() == Some("load_balancing.cross_zone.enabled"))
+                .and_then(|x| x.value())
+                .map(str::to_string)
+        });
         let targets: Vec<Target> = health
             .map(|h| {
                 h.target_health_descriptions()
@@ -722,6 +781,7 @@ async fn collect_load_balancers(
             vpc_id: g.vpc_id().map(str::to_string),
             health_check_port: g.health_check_port().map(str::to_string),
             load_balancer_arns: g.load_balancer_arns().to_vec(),
+            cross_zone,
             targets,
         })
     }))
@@ -740,27 +800,42 @@ async fn collect_load_balancers(
 }
 
 /// Consumer-side lookups (DescribeVpcEndpointServices, by name) for services that the
-/// organisation's inventory does not hold. AWS rejects the whole call when one name does not
-/// exist, so a failed batch is retried name by name to find which.
-pub async fn lookup_services(ctx: &RegionCtx<'_>, names: &[String]) -> Vec<ServiceLookup> {
+/// organisation's inventory does not hold: `(name, service region)`, the region only for a
+/// cross-region endpoint (looked up with ServiceRegions; AWS finds a service of another
+/// region only so). AWS rejects the whole call when one name is not visible, so a failed
+/// batch is retried name by name to find which. "Not visible" (InvalidServiceName) is
+/// recorded as `found: false`; it does not prove the service was deleted (see the store's
+/// `endpoint_services_resolved`).
+pub async fn lookup_services(
+    ctx: &RegionCtx<'_>,
+    wanted: &[(String, Option<String>)],
+) -> Vec<ServiceLookup> {
+    let mut by_region: BTreeMap<Option<&str>, Vec<String>> = BTreeMap::new();
+    for (name, region) in wanted {
+        let region = region.as_deref().filter(|r| *r != ctx.region);
+        by_region.entry(region).or_default().push(name.clone());
+    }
     let mut out: Vec<ServiceLookup> = Vec::new();
-    for chunk in names.chunks(20) {
-        match describe_services(ctx, chunk).await {
-            Ok(found) => out.extend(found),
-            Err(code) if code == "InvalidServiceName" => {
-                for name in chunk {
-                    match describe_services(ctx, std::slice::from_ref(name)).await {
-                        Ok(found) => out.extend(found),
-                        Err(code) if code == "InvalidServiceName" => out.push(ServiceLookup {
-                            service_name: name.clone(),
-                            found: false,
-                            ..Default::default()
-                        }),
-                        Err(_) => {}
+    for (region, names) in by_region {
+        for chunk in names.chunks(20) {
+            match describe_services(ctx, chunk, region).await {
+                Ok(found) => out.extend(found),
+                Err(code) if code == "InvalidServiceName" => {
+                    for name in chunk {
+                        match describe_services(ctx, std::slice::from_ref(name), region).await {
+                            Ok(found) => out.extend(found),
+                            Err(code) if code == "InvalidServiceName" => out.push(ServiceLookup {
+                                service_name: name.clone(),
+                                found: false,
+                                service_region: region.map(str::to_string),
+                                ..Default::default()
+                            }),
+                            Err(_) => {}
+                        }
                     }
                 }
+                Err(_) => {}
             }
-            Err(_) => {}
         }
     }
     // AWS lists some services twice under one name (S3: a Gateway and an Interface entry):
@@ -783,6 +858,7 @@ pub async fn lookup_services(ctx: &RegionCtx<'_>, names: &[String]) -> Vec<Servi
                     }
                 }
                 m.found |= l.found;
+                m.service_region = m.service_region.take().or(l.service_region);
                 m.service_id = m.service_id.take().or(l.service_id);
                 m.private_dns_name = m.private_dns_name.take().or(l.private_dns_name);
             }
@@ -796,6 +872,7 @@ pub async fn lookup_services(ctx: &RegionCtx<'_>, names: &[String]) -> Vec<Servi
 async fn describe_services(
     ctx: &RegionCtx<'_>,
     names: &[String],
+    service_region: Option<&str>,
 ) -> Result<Vec<ServiceLookup>, String> {
     const API: &str = "ec2:DescribeVpcEndpointServices";
     let ec2 = &ctx.ec2;
@@ -808,6 +885,7 @@ async fn describe_services(
             .call(ctx.account, ctx.region, API, || {
                 ec2.describe_vpc_endpoint_services()
                     .set_service_names(Some(names.to_vec()))
+                    .set_service_regions(service_region.map(|r| vec![r.to_string()]))
                     .set_next_token(t)
                     .send()
             })
@@ -830,6 +908,11 @@ async fn describe_services(
                         availability_zone_ids: d.availability_zone_ids().to_vec(),
                         private_dns_name: d.private_dns_name().map(str::to_string),
                         supported_regions: Vec::new(),
+                        service_region: d
+                            .service_region()
+                            .or(service_region)
+                            .filter(|r| *r != ctx.region)
+                            .map(str::to_string),
                     });
                 }
                 token = o.next_token().map(str::to_string).filter(|t| !t.is_empty());

@@ -1,8 +1,9 @@
 //! The crawler: fills an [`Inventory`] from live AWS APIs. The only module that talks to AWS.
 //!
 //! Flow: who am I (STS) → which accounts (Organizations, [`discover`]) → per account,
-//! concurrently: credentials (AssumeRole, or the caller's own for the caller's account) →
-//! regions (config, or DescribeRegions) → per region, concurrently: [`collect`] → then the
+//! concurrently: credentials (AssumeRole into the member role; the caller's own credentials in
+//! the caller's account where no member role is deployed there) → regions (the configured or
+//! all, less those not enabled in the account: DescribeRegions) → per region, concurrently: [`collect`] → then the
 //! consumer-side lookups of services the organisation does not provide. Every outcome lands in
 //! the coverage ledger ([`api::Gate`]); a failure in one account or region never stops the
 //! others.
@@ -15,7 +16,7 @@ pub mod api;
 pub mod collect;
 pub mod discover;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -32,8 +33,36 @@ use self::discover::Discovery;
 use crate::config::Config;
 use crate::inventory::{Account, CoverageStatus, Inventory, Region, SCHEMA_VERSION, ServiceLookup};
 
-/// Where account-wide calls (STS, Organizations, DescribeRegions) go when no region is set.
-const HOME_REGION: &str = "us-east-1";
+/// A region enabled by default in every account of a partition: where DescribeRegions is
+/// asked (an opt-in home region may be off in a member account).
+fn default_region(partition: &str) -> Option<&'static str> {
+    match partition {
+        "aws" => Some("us-east-1"),
+        "aws-cn" => Some("cn-north-1"),
+        "aws-us-gov" => Some("us-gov-west-1"),
+        "aws-iso" => Some("us-iso-east-1"),
+        "aws-iso-b" => Some("us-isob-east-1"),
+        _ => None,
+    }
+}
+
+/// The longest session AWS grants a role assumed with a role session's credentials (role
+/// chaining): "Role chaining limits your … AWS API role session to a maximum of one hour"
+/// (STS AssumeRole, DurationSeconds); a longer request fails.
+const CHAINED_SESSION_SECONDS: u32 = 3_600;
+
+/// Who is scanning: what entering an account needs besides the config.
+#[derive(Debug, Clone)]
+struct Who {
+    /// The account whose credentials run the scan.
+    caller: String,
+    /// The configured region: STS and Organizations are called there.
+    home: String,
+    /// `aws`, `aws-cn`, `aws-us-gov`…, from the caller's ARN: role ARNs are built in it.
+    partition: String,
+    /// The session length asked of AssumeRole (clamped for role chaining).
+    session: Duration,
+}
 
 /// Everything a crawl needs to know.
 #[derive(Debug, Clone)]
@@ -48,18 +77,20 @@ pub struct CrawlOptions {
 /// Who is scanning, and the shared gate: what a crawl and a preflight share.
 struct Prepared {
     base: SdkConfig,
-    home: String,
     gate: Arc<Gate>,
-    caller: String,
+    who: Arc<Who>,
     org: aws_sdk_organizations::Client,
 }
 
 async fn prepare(cfg: &Config) -> Result<Prepared> {
     let base = base_config(cfg).await;
-    let home = base
-        .region()
-        .map(|r| r.to_string())
-        .unwrap_or_else(|| HOME_REGION.to_string());
+    let Some(home) = base.region().map(|r| r.to_string()) else {
+        anyhow::bail!(
+            "no AWS region is configured: set AWS_REGION (or AWS_DEFAULT_REGION), or `region` in \
+             the profile of ~/.aws/config; plaudit calls STS and Organizations there, and scans \
+             the regions enabled in each account unless `--regions` narrows them"
+        );
+    };
     let gate = Arc::new(Gate::new(
         cfg.crawl.requests,
         cfg.crawl.requests_per_account,
@@ -74,13 +105,30 @@ async fn prepare(cfg: &Config) -> Result<Prepared> {
         )
     })?;
     let caller = me.account().unwrap_or_default().to_string();
-    tracing::info!("scanning as account {caller}");
+    let arn = me.arn().unwrap_or_default();
+    let partition = arn.split(':').nth(1).unwrap_or("aws").to_string();
+    tracing::info!("scanning as account {caller} (partition {partition})");
+    let mut session = cfg.role.duration_seconds;
+    // Credentials of a role session (an assumed role, an ECS task or instance role) make
+    // every AssumeRole a role chain, which AWS caps at an hour.
+    if arn.contains(":assumed-role/") && session > CHAINED_SESSION_SECONDS {
+        tracing::warn!(
+            "role.duration_seconds is {session}, but the scan runs with a role session's \
+             credentials ({arn}): AWS caps chained role sessions at {CHAINED_SESSION_SECONDS} s, \
+             so that is what plaudit asks for"
+        );
+        session = CHAINED_SESSION_SECONDS;
+    }
     let org = aws_sdk_organizations::Client::new(&base);
     Ok(Prepared {
         base,
-        home,
         gate,
-        caller,
+        who: Arc::new(Who {
+            caller,
+            home,
+            partition,
+            session: Duration::from_secs(u64::from(session)),
+        }),
         org,
     })
 }
@@ -135,11 +183,11 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
     let started = std::time::Instant::now();
     let Prepared {
         base,
-        home,
         gate,
-        caller,
+        who,
         org: _,
     } = prepare(&cfg).await?;
+    let caller = who.caller.clone();
     let ticker = opts.progress.then(|| spawn_progress(gate.clone()));
     let progress: Shared<Progress> = Arc::default();
     let deadline = cfg
@@ -164,7 +212,7 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
     let tasks: Shared<Vec<tokio::task::AbortHandle>> = Arc::default();
     let accounts = {
         let (progress, tasks) = (&progress, &tasks);
-        let (base, gate, caller, home, cfg) = (&base, &gate, &caller, &home, &cfg);
+        let (base, gate, who, cfg) = (&base, &gate, &who, &cfg);
         // Borrowed, so that accounts still queued when a deadline stops the crawl can be
         // recorded as not crawled.
         (&mut rx).map(move |acct| {
@@ -174,8 +222,7 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
                 base.clone(),
                 gate.clone(),
                 cfg.clone(),
-                caller.clone(),
-                home.clone(),
+                who.clone(),
                 acct,
                 progress.clone(),
             ));
@@ -231,7 +278,7 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
         }
         if !discovered.load(Ordering::Relaxed) {
             gate.record(
-                &caller,
+                crate::inventory::ORGANIZATION,
                 None,
                 "organizations:ListAccountsForParent",
                 Outcome {
@@ -245,10 +292,31 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
             );
         }
     }
+    // Discovery cut short by the deadline: the members listed so far, and not the whole
+    // organisation.
     let Discovery {
         organization,
         skipped,
-    } = found.unwrap_or_default();
+        membership,
+    } = match found {
+        Some(d) => d,
+        None => Discovery {
+            membership: crate::inventory::Membership {
+                complete: false,
+                accounts: lock(&progress)
+                    .selected
+                    .iter()
+                    .map(|a| crate::inventory::Member {
+                        id: a.id.clone(),
+                        name: a.name.clone(),
+                        state: a.status.clone(),
+                        ou_path: a.ou_path.clone(),
+                    })
+                    .collect(),
+            },
+            ..Default::default()
+        },
+    };
     let (done, unfinished) = {
         let mut p = lock(&progress);
         let done = std::mem::take(&mut p.done);
@@ -279,15 +347,18 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
         let ai = accounts.len();
         for (ri, region) in acct.regions.iter().enumerate() {
             let Some(conf) = conf.clone() else { break };
-            let names: BTreeSet<String> = region
+            // Endpoints that reach an endpoint service the organisation does not provide (VPC
+            // Lattice endpoints carry a service network or resource configuration ARN, not a
+            // service name: nothing to look up), with the service's region when it is another.
+            let names: BTreeSet<(String, Option<String>)> = region
                 .vpc_endpoints
                 .iter()
-                .filter(|e| !e.endpoint_type.eq_ignore_ascii_case("gateway"))
+                .filter(|e| e.reaches_endpoint_service() && !e.service_name.is_empty())
                 .filter(|e| !org_services.contains(&e.service_name))
-                .map(|e| e.service_name.clone())
+                .map(|e| (e.service_name.clone(), e.service_region.clone()))
                 .collect();
             if !names.is_empty() {
-                let names: Vec<String> = names.into_iter().collect();
+                let names: Vec<(String, Option<String>)> = names.into_iter().collect();
                 jobs.push((ai, ri, acct.id.clone(), region.name.clone(), conf, names));
             }
         }
@@ -396,7 +467,9 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
         schema_version: SCHEMA_VERSION,
         collected_at: Some(chrono::Utc::now()),
         organization,
+        partition: Some(who.partition.clone()),
         accounts,
+        membership: Some(membership),
         coverage: gate.ledger(),
     })
 }
@@ -419,9 +492,14 @@ fn discover_apart(
 ) {
     let (cancel, cancelled) = tokio::sync::oneshot::channel::<()>();
     let (done, result) = tokio::sync::oneshot::channel::<Result<discover::Discovery, String>>();
+    // Its own retry partition: Organizations' throttling must not slow the crawl's retries
+    // down, nor theirs discovery.
     let org = aws_sdk_organizations::Client::from_conf(
         aws_sdk_organizations::config::Builder::from(base)
             .http_client(shared_http_client())
+            .retry_partition(aws_sdk_organizations::config::retry::RetryPartition::new(
+                "plaudit-organizations",
+            ))
             .build(),
     );
     let thread = {
@@ -458,7 +536,7 @@ fn discover_apart(
         };
         outcome.unwrap_or_else(|why| {
             gate.record(
-                &caller,
+                crate::inventory::ORGANIZATION,
                 None,
                 "organizations:ListAccountsForParent",
                 Outcome {
@@ -597,25 +675,32 @@ fn elb_client(
     )
 }
 
-/// Credentials for an account: the caller's own for the caller's account, AssumeRole for the
-/// others, assumed here (once per account, shared by all its clients). A failure is recorded
-/// in the ledger with AWS's message and gives `None`.
+/// Credentials for an account: AssumeRole into the member role (once per account, shared
+/// by all its clients). In the caller's own account the member role is used where it is
+/// deployed, and the caller's own credentials where it is not (the ledger says which way).
+/// A failure is recorded in the ledger with AWS's message and gives `None`.
 async fn enter_account(
     base: &SdkConfig,
     gate: &Gate,
     cfg: &Config,
-    caller: &str,
-    home: &str,
+    who: &Who,
     account: &str,
 ) -> Option<SdkConfig> {
     use aws_credential_types::provider::ProvideCredentials;
-    // The caller's account is entered without AssumeRole; the ledger says which way it was.
-    if account == caller {
-        gate.record(account, None, "sts:GetCallerIdentity", Outcome::ok());
-        return Some(base.clone());
-    }
     let api = "sts:AssumeRole";
+    let own = account == who.caller;
     let failed = |error: String| {
+        if own {
+            // The documented setup may give the scanning principal itself no read access;
+            // the member role deployed here does. Without one, the caller's own credentials
+            // are tried, and any API they may not call is a named gap.
+            tracing::info!(
+                "no member role usable in the scanner's own account {account} ({error}); \
+                 reading it with the scan's own credentials"
+            );
+            gate.record(account, None, "sts:GetCallerIdentity", Outcome::ok());
+            return Some(base.clone());
+        }
         let status = CoverageStatus::AssumeRoleFailed;
         gate.record(
             account,
@@ -630,14 +715,14 @@ async fn enter_account(
     };
     // Credentials from AssumeRole are the role's account's: a role ARN (from a template) in
     // another account would file that account's resources under this one.
-    let arn = cfg.role.arn_for(account);
+    let arn = cfg.role.arn_for(account, &who.partition);
     if arn.split(':').nth(4) != Some(account) {
         return failed(format!("the role ARN `{arn}` is not in account {account}"));
     }
     let mut b = aws_config::sts::AssumeRoleProvider::builder(arn)
         .session_name(cfg.role.session_name.clone())
-        .session_length(Duration::from_secs(u64::from(cfg.role.duration_seconds)))
-        .region(AwsRegion::new(home.to_string()))
+        .session_length(who.session)
+        .region(AwsRegion::new(who.home.clone()))
         .configure(base);
     if let Some(x) = &cfg.role.external_id {
         b = b.external_id(x.clone());
@@ -659,51 +744,95 @@ async fn enter_account(
     )
 }
 
+/// The regions to crawl in an account: the configured ones (or all) that are enabled there.
+/// Enablement is read from DescribeRegions with all regions, asked in a region every account
+/// of the partition has: a region the account has not opted in to cannot hold resources, so
+/// it is recorded `not_enabled` (listed, not a gap) and not crawled. When DescribeRegions
+/// fails, the configured regions are crawled as they are (none without a list) and the
+/// failure is a gap.
+async fn account_regions(
+    gate: &Gate,
+    cfg: &Config,
+    who: &Who,
+    conf: &SdkConfig,
+    account: &str,
+) -> Vec<String> {
+    let api = "ec2:DescribeRegions";
+    let at = default_region(&who.partition).unwrap_or(&who.home);
+    let ec2 = aws_sdk_ec2::Client::from_conf(
+        aws_sdk_ec2::config::Builder::from(conf)
+            .region(AwsRegion::new(at.to_string()))
+            .interceptor(api::CountRetries(gate.counters.retries.clone()))
+            .interceptor(api::CheckComplete)
+            .retry_classifier(api::IncompleteIsTransient)
+            .build(),
+    );
+    let listed = match gate
+        .call(account, at, api, || {
+            ec2.describe_regions().all_regions(true).send()
+        })
+        .await
+    {
+        Ok(r) => {
+            gate.record(account, None, api, Outcome::ok());
+            r.regions()
+                .iter()
+                .filter_map(|r| {
+                    let name = r.region_name()?.to_string();
+                    // `opt-in-not-required`, `opted-in`, `not-opted-in`; absent on older
+                    // partitions, where every listed region is enabled.
+                    let enabled = r.opt_in_status() != Some("not-opted-in");
+                    Some((name, enabled))
+                })
+                .collect::<BTreeMap<String, bool>>()
+        }
+        Err(e) => {
+            gate.record(account, None, api, classify(&e));
+            return cfg.regions.clone();
+        }
+    };
+    let wanted: Vec<String> = if cfg.regions.is_empty() {
+        listed.keys().cloned().collect()
+    } else {
+        cfg.regions.clone()
+    };
+    let mut out = Vec::new();
+    for r in wanted {
+        match listed.get(&r) {
+            Some(false) => gate.record(
+                account,
+                Some(&r),
+                "*",
+                Outcome {
+                    status: CoverageStatus::NotEnabled,
+                    error: Some(format!(
+                        "region {r} is not enabled in this account (DescribeRegions: \
+                         not-opted-in); it cannot hold resources"
+                    )),
+                },
+            ),
+            // Enabled, or a region DescribeRegions does not list (a new one): crawled, and
+            // any failure is recorded.
+            _ => out.push(r),
+        }
+    }
+    out.sort();
+    out
+}
+
 async fn crawl_account(
     base: SdkConfig,
     gate: Arc<Gate>,
     cfg: Arc<Config>,
-    caller: String,
-    home: String,
+    who: Arc<Who>,
     mut acct: Account,
     progress: Shared<Progress>,
 ) -> (Account, Option<SdkConfig>) {
-    let (gate, cfg, home) = (&*gate, &*cfg, home.as_str());
-    let Some(conf) = enter_account(&base, gate, cfg, &caller, home, &acct.id).await else {
+    let (gate, cfg) = (&*gate, &*cfg);
+    let Some(conf) = enter_account(&base, gate, cfg, &who, &acct.id).await else {
         return (acct, None);
     };
-
-    let regions: Vec<String> = if !cfg.regions.is_empty() {
-        cfg.regions.clone()
-    } else {
-        let ec2 = aws_sdk_ec2::Client::from_conf(
-            aws_sdk_ec2::config::Builder::from(&conf)
-                .region(AwsRegion::new(home.to_string()))
-                .build(),
-        );
-        match gate
-            .call(&acct.id, home, "ec2:DescribeRegions", || {
-                ec2.describe_regions().send()
-            })
-            .await
-        {
-            Ok(r) => {
-                gate.record(&acct.id, None, "ec2:DescribeRegions", Outcome::ok());
-                let mut v: Vec<String> = r
-                    .regions()
-                    .iter()
-                    .filter(|r| r.opt_in_status() != Some("not-opted-in"))
-                    .filter_map(|r| r.region_name().map(str::to_string))
-                    .collect();
-                v.sort();
-                v
-            }
-            Err(e) => {
-                gate.record(&acct.id, None, "ec2:DescribeRegions", classify(&e));
-                Vec::new()
-            }
-        }
-    };
+    let regions = account_regions(gate, cfg, &who, &conf, &acct.id).await;
     lock(&progress)
         .partial
         .insert(acct.id.clone(), (regions.clone(), Vec::new()));
@@ -780,21 +909,27 @@ pub async fn preflight(opts: &CrawlOptions) -> Result<Vec<crate::inventory::Cove
     let cfg = &opts.config;
     let p = prepare(cfg).await?;
     let (tx, rx) = futures::channel::mpsc::unbounded::<Account>();
-    let found = discover::discover(&p.org, &p.gate, &p.caller, &cfg.accounts, opts.shard, tx);
+    let found = discover::discover(
+        &p.org,
+        &p.gate,
+        &p.who.caller,
+        &cfg.accounts,
+        opts.shard,
+        tx,
+    );
     let (_, selected) = futures::join!(found, rx.collect::<Vec<Account>>());
     let region = cfg
         .regions
         .first()
         .cloned()
-        .unwrap_or_else(|| p.home.clone());
+        .unwrap_or_else(|| p.who.home.clone());
     let gate = &p.gate;
     futures::stream::iter(selected.iter())
         .map(|acct| {
             let region = region.clone();
-            let (base, caller, home) = (&p.base, &p.caller, &p.home);
+            let (base, who) = (&p.base, &p.who);
             async move {
-                let Some(conf) = enter_account(base, gate, cfg, caller, home, &acct.id).await
-                else {
+                let Some(conf) = enter_account(base, gate, cfg, who, &acct.id).await else {
                     return;
                 };
                 let r = AwsRegion::new(region.clone());

@@ -25,7 +25,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::findings::{Finding, Status};
-use crate::inventory::Inventory;
+use crate::inventory::{CoverageStatus, Inventory};
 
 /// Schema migrations, in order; `user_version` is how many have run.
 const MIGRATIONS: &[&str] = &[r#"
@@ -302,11 +302,14 @@ impl History {
             [id],
         )?;
         tx.execute(
-            "DELETE FROM open_findings AS o
+            &format!(
+                "DELETE FROM open_findings AS o
              WHERE NOT EXISTS (SELECT 1 FROM findings f WHERE f.scan_id = ?1 AND f.fingerprint = o.fingerprint)
                AND NOT EXISTS (SELECT 1 FROM coverage c WHERE c.scan_id = ?1
-                     AND c.status NOT IN ('ok', 'suspended')
+                     AND c.status NOT IN ({not_gaps})
                      AND c.account_id = o.account_id AND (c.region = o.region OR c.region = '*'))",
+                not_gaps = CoverageStatus::NOT_GAPS_SQL
+            ),
             [id],
         )?;
         tx.execute(
@@ -427,10 +430,11 @@ impl History {
 
     /// (account, region) pairs a scan could not fully read (`*` region: the whole account).
     pub fn gaps(&self, id: i64) -> Result<BTreeSet<(String, String)>> {
-        let mut st = self.conn.prepare(
+        let mut st = self.conn.prepare(&format!(
             "SELECT DISTINCT account_id, region FROM coverage
-             WHERE scan_id = ?1 AND status NOT IN ('ok', 'suspended')",
-        )?;
+             WHERE scan_id = ?1 AND status NOT IN ({not_gaps})",
+            not_gaps = CoverageStatus::NOT_GAPS_SQL
+        ))?;
         let rows = st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<BTreeSet<_>>>()?)
     }

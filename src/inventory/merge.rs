@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Account, CoverageEntry, Inventory, SCHEMA_VERSION};
+use super::{Account, CoverageEntry, Inventory, Member, Membership, SCHEMA_VERSION};
 
 /// Merges inventories. Accounts are joined by id (an account-region present twice is an
 /// error: shards are disjoint); the coverage ledgers are joined, and where two disagree on
@@ -15,6 +15,10 @@ pub fn merge(inputs: Vec<Inventory>, names: &[String]) -> Result<Inventory, Stri
         ..Default::default()
     };
     let mut accounts: BTreeMap<String, (Account, String)> = BTreeMap::new();
+    // Every shard lists the whole organisation: the members are joined, and the list is
+    // complete only when every shard's was. An input without a recorded membership (written
+    // before plaudit kept one) leaves the merged inventory without one too.
+    let mut members: Option<(bool, BTreeMap<String, Member>)> = Some((true, BTreeMap::new()));
     let mut ledger: BTreeMap<(String, Option<String>, String), CoverageEntry> = BTreeMap::new();
     for (i, inv) in inputs.into_iter().enumerate() {
         let name = names
@@ -35,6 +39,16 @@ pub fn merge(inputs: Vec<Inventory>, names: &[String]) -> Result<Inventory, Stri
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
+        match (&mut members, inv.membership) {
+            (Some((complete, all)), Some(m)) => {
+                *complete &= m.complete;
+                for a in m.accounts {
+                    all.entry(a.id.clone()).or_insert(a);
+                }
+            }
+            (m, None) => *m = None,
+            (None, Some(_)) => {}
+        }
         for acct in inv.accounts {
             match accounts.get_mut(&acct.id) {
                 None => {
@@ -68,6 +82,10 @@ pub fn merge(inputs: Vec<Inventory>, names: &[String]) -> Result<Inventory, Stri
         a.regions.sort_by(|x, y| x.name.cmp(&y.name));
     }
     out.coverage = ledger.into_values().collect();
+    out.membership = members.map(|(complete, all)| Membership {
+        complete,
+        accounts: all.into_values().collect(),
+    });
     super::load::validate(&out)?;
     Ok(out)
 }

@@ -66,11 +66,53 @@ pub struct Inventory {
     pub collected_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub organization: Option<Organization>,
+    /// The AWS partition the organisation lives in (`aws`, `aws-cn`, `aws-us-gov`), from the
+    /// scanning identity's ARN; resource ARNs in every output are built in it. Absent: `aws`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
     #[serde(default)]
     pub accounts: Vec<Account>,
+    /// The organisation's membership as Organizations listed it — every account, crawled or
+    /// not (`--accounts`, selectors, shards and deadlines narrow what is crawled, not what the
+    /// organisation is). `None` in inventories written before plaudit recorded it; their
+    /// `accounts` are then taken as the membership (see [`Inventory::members`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub membership: Option<Membership>,
     /// The coverage ledger: one entry per (account, region, API) outcome.
     #[serde(default)]
     pub coverage: Vec<CoverageEntry>,
+}
+
+/// Ledger entries about the organisation as a whole (Organizations calls) carry this in
+/// place of an account id: a failed OU page or tag call is not a gap of the account whose
+/// credentials ran the scan.
+pub const ORGANIZATION: &str = "organization";
+
+/// Every account the organisation listed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Membership {
+    /// The list is the whole organisation. False when Organizations could not be read in
+    /// full (access denied, a failed page, the scan's deadline) or when the accounts came
+    /// from the config's `accounts.list`: then an account missing from the list may still
+    /// be a member, and rules say `unknown` rather than "outside the organisation".
+    pub complete: bool,
+    #[serde(default)]
+    pub accounts: Vec<Member>,
+}
+
+/// One account of the organisation, as Organizations listed it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    /// Organizations' account `State` (see [`Account::status`]).
+    pub state: String,
+    /// OU path from the root; empty when unknown (found only by `ListAccounts`).
+    #[serde(default)]
+    pub ou_path: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -90,7 +132,10 @@ pub struct Account {
     pub name: String,
     #[serde(default)]
     pub email: String,
-    /// `ACTIVE`, `SUSPENDED`, `PENDING_CLOSURE`, as Organizations reports it.
+    /// The account's state as Organizations reports it: `State` (`PENDING_ACTIVATION`,
+    /// `ACTIVE`, `SUSPENDED`, `PENDING_CLOSURE`, `CLOSED`), or the retired `Status` where
+    /// `State` is absent; `UNKNOWN` when Organizations sent neither. Only `ACTIVE` accounts
+    /// are crawled and trusted.
     #[serde(default = "active")]
     pub status: String,
     /// OU path from the root, e.g. `/Workloads/Prod`.
@@ -157,8 +202,15 @@ fn az_type() -> String {
 #[serde(deny_unknown_fields)]
 pub struct Vpc {
     pub id: String,
+    /// The primary IPv4 CIDR.
     #[serde(default)]
     pub cidr: Option<String>,
+    /// Every IPv4 CIDR associated with the VPC (the primary and the secondary ones).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cidrs: Vec<String>,
+    /// Every IPv6 CIDR associated with the VPC.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ipv6_cidrs: Vec<String>,
     #[serde(default = "yes")]
     pub enable_dns_support: bool,
     #[serde(default)]
@@ -316,6 +368,11 @@ pub struct TargetGroup {
     pub health_check_port: Option<String>,
     #[serde(default)]
     pub load_balancer_arns: Vec<String>,
+    /// The target group's `load_balancing.cross_zone.enabled` (`true`, `false`, or
+    /// `use_load_balancer_configuration`): since 2022 it overrides the load balancer's.
+    /// Absent when not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_zone: Option<String>,
     #[serde(default)]
     pub targets: Vec<Target>,
 }
@@ -407,11 +464,21 @@ pub struct EndpointConnection {
 pub struct VpcEndpoint {
     /// `vpce-…`
     pub id: String,
-    /// `Interface`, `Gateway` or `GatewayLoadBalancer`.
+    /// `Interface`, `Gateway`, `GatewayLoadBalancer`, or the VPC Lattice types `Resource` and
+    /// `ServiceNetwork`, which reach a resource configuration or a service network, not an
+    /// endpoint service.
     #[serde(default = "interface")]
     pub endpoint_type: String,
     pub vpc_id: String,
+    /// The endpoint service's name; empty for `Resource` and `ServiceNetwork` endpoints.
+    #[serde(default)]
     pub service_name: String,
+    /// The VPC Lattice service network a `ServiceNetwork` endpoint reaches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_network_arn: Option<String>,
+    /// The VPC Lattice resource configuration a `Resource` endpoint reaches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_configuration_arn: Option<String>,
     /// Region of the service, when it differs from the endpoint's (cross-region PrivateLink).
     #[serde(default)]
     pub service_region: Option<String>,
@@ -429,6 +496,17 @@ pub struct VpcEndpoint {
     pub private_dns_enabled: bool,
     #[serde(default)]
     pub created_at: Option<DateTime<Utc>>,
+}
+
+impl VpcEndpoint {
+    /// Whether the endpoint reaches an endpoint service (Interface, Gateway Load Balancer):
+    /// VPC Lattice endpoints (`Resource`, `ServiceNetwork`) and gateway endpoints do not.
+    pub fn reaches_endpoint_service(&self) -> bool {
+        self.endpoint_type.eq_ignore_ascii_case("interface")
+            || self
+                .endpoint_type
+                .eq_ignore_ascii_case("gatewayloadbalancer")
+    }
 }
 
 fn available_lc() -> String {
@@ -458,6 +536,9 @@ pub struct ServiceLookup {
     pub private_dns_name: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub supported_regions: Vec<String>,
+    /// The service's region when it differs from the consumer's (a cross-region lookup).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_region: Option<String>,
 }
 
 /// The outcome of one (account, region, API) in a crawl.
@@ -486,8 +567,18 @@ pub enum CoverageStatus {
     Throttled,
     Timeout,
     Error,
-    /// The account is suspended and was not scanned.
+    /// The account is suspended or closing (or closed) and was not scanned.
     Suspended,
+    /// The account is not active yet (`PENDING_ACTIVATION`) and was not scanned.
+    NotActive,
+    /// The region is not enabled in the account (an opt-in region it has not opted in to):
+    /// it cannot hold resources, so there is nothing to read.
+    NotEnabled,
+    /// AWS did not accept the credentials (`AuthFailure`, `InvalidClientTokenId`): not a
+    /// permission, not a disabled region.
+    AuthFailed,
+    /// The session's credentials expired (`ExpiredToken`, `RequestExpired`).
+    CredentialsExpired,
 }
 
 impl CoverageStatus {
@@ -501,20 +592,62 @@ impl CoverageStatus {
             CoverageStatus::Timeout => "timeout",
             CoverageStatus::Error => "error",
             CoverageStatus::Suspended => "suspended",
+            CoverageStatus::NotActive => "not_active",
+            CoverageStatus::NotEnabled => "not_enabled",
+            CoverageStatus::AuthFailed => "auth_failed",
+            CoverageStatus::CredentialsExpired => "credentials_expired",
         }
     }
 
-    /// A gap makes the scan incomplete. A suspended account is skipped on purpose and listed,
-    /// but is not a gap.
+    /// The statuses that are not gaps, as an SQL list (`'ok', 'suspended', …`), for queries
+    /// over stored ledgers.
+    pub const NOT_GAPS_SQL: &'static str = "'ok', 'suspended', 'not_active', 'not_enabled'";
+
+    /// A gap makes the scan incomplete. An account that is not active, or a region that is
+    /// not enabled, holds nothing to read: listed, but not a gap.
     pub fn is_gap(self) -> bool {
-        !matches!(self, CoverageStatus::Ok | CoverageStatus::Suspended)
+        !matches!(
+            self,
+            CoverageStatus::Ok
+                | CoverageStatus::Suspended
+                | CoverageStatus::NotActive
+                | CoverageStatus::NotEnabled
+        )
     }
 }
 
 impl Inventory {
+    /// The AWS partition, `aws` unless the inventory says otherwise.
+    pub fn partition(&self) -> &str {
+        self.partition.as_deref().unwrap_or("aws")
+    }
+
     /// Coverage entries that are not `ok`.
     pub fn gaps(&self) -> impl Iterator<Item = &CoverageEntry> {
         self.coverage.iter().filter(|c| c.status.is_gap())
+    }
+
+    /// The organisation's membership: the recorded one, or — for inventories written before
+    /// plaudit recorded it — the accounts, complete unless listing them failed.
+    pub fn members(&self) -> std::borrow::Cow<'_, Membership> {
+        match &self.membership {
+            Some(m) => std::borrow::Cow::Borrowed(m),
+            None => std::borrow::Cow::Owned(Membership {
+                // As plaudit judged such inventories before: complete unless listing the
+                // accounts failed.
+                complete: !self.gaps().any(|g| g.api == "organizations:ListAccounts"),
+                accounts: self
+                    .accounts
+                    .iter()
+                    .map(|a| Member {
+                        id: a.id.clone(),
+                        name: a.name.clone(),
+                        state: a.status.clone(),
+                        ou_path: a.ou_path.clone(),
+                    })
+                    .collect(),
+            }),
+        }
     }
 
     /// Number of (account, region) pairs held in the inventory.

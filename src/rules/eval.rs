@@ -205,8 +205,11 @@ fn apply_coverage(rule: &Rule, out: &mut Vec<Finding>, gaps: &GapIndex, ledger: 
     if gaps.is_empty() {
         return;
     }
+    // Organisation-wide outcomes (a failed OU page or tag call) are no account-region's gap:
+    // the trust rules read the membership's completeness instead.
     let relevant = |c: &CoverageEntry| {
         c.status.is_gap()
+            && c.account_id != crate::inventory::ORGANIZATION
             && (c.api == "*"
                 || c.api.starts_with("sts:")
                 || c.api.starts_with("organizations:")

@@ -18,6 +18,10 @@ CREATE INDEX slai_svc ON service_lb_az_ids (service_id, az_id);
 
 -- Endpoint -> its service, across accounts: the in-org provider when there is one, else the
 -- consumer's own lookup. provider_account is NULL for services outside the organisation.
+-- 'not_found' means AWS did not show the service to the consumer (InvalidServiceName): it
+-- may be deleted, or its permissions may no longer name the consumer, or it is in a region
+-- the lookup did not ask: never proof that it is gone. Only endpoints that reach an endpoint
+-- service (Interface, GatewayLoadBalancer); VPC Lattice endpoints have none.
 CREATE TABLE endpoint_services_resolved AS
   SELECT e.account_id, e.region, e.endpoint_id, e.service_name, e.service_region,
          s.service_id, s.account_id AS provider_account, s.region AS provider_region,
@@ -30,7 +34,8 @@ CREATE TABLE endpoint_services_resolved AS
   LEFT JOIN (SELECT account_id, region, service_name, max(found) AS found
              FROM service_lookups GROUP BY account_id, region, service_name) l
        ON l.service_name = e.service_name
-       AND l.account_id = e.account_id AND l.region = e.region;
+       AND l.account_id = e.account_id AND l.region = e.region
+  WHERE e.endpoint_type IN ('Interface', 'GatewayLoadBalancer');
 CREATE INDEX esr_ep ON endpoint_services_resolved (endpoint_id);
 
 -- Endpoint -> the AZ IDs its service offers (provider's zones for in-org services, the
@@ -64,9 +69,41 @@ CREATE VIEW nlb_alb_chain AS
 CREATE VIEW ingress_rules AS
   SELECT * FROM security_group_rules WHERE direction = 'ingress';
 
--- Gaps only (a suspended account is skipped on purpose, not a gap).
+-- Gaps only (an account that is not active or a region that is not enabled holds nothing to
+-- read: not a gap).
 CREATE VIEW coverage_gaps AS
-  SELECT * FROM coverage WHERE status NOT IN ('ok', 'suspended');
+  SELECT * FROM coverage WHERE status NOT IN ('ok', 'suspended', 'not_active', 'not_enabled');
+
+-- Whether org_members is the whole organisation (1) or may miss members (0). Trust rules say
+-- `unknown`, never "outside the organisation", for a principal they cannot place.
+CREATE VIEW membership AS
+  SELECT coalesce((SELECT value = '1' FROM scan_meta WHERE key = 'membership_complete'), 0)
+    AND EXISTS (SELECT 1 FROM org_members) AS complete;
+
+-- Each allowed principal and each live connection's owner, placed against the membership:
+-- 'anyone' (*), 'member' (an ACTIVE account of the organisation), 'inactive' (a member that
+-- is suspended, closing or not yet active), 'outside' (not a member, and the membership is
+-- complete), 'unplaced' (not in an incomplete membership: it may be a member).
+CREATE VIEW service_trust AS
+  SELECT p.account_id, p.region, p.service_id, 'principal' AS kind, p.principal AS who,
+    p.principal_account AS who_account, m.state,
+    CASE WHEN p.principal = '*' THEN 'anyone'
+         WHEN m.account_id IS NOT NULL AND m.state = 'ACTIVE' THEN 'member'
+         WHEN m.account_id IS NOT NULL THEN 'inactive'
+         WHEN (SELECT complete FROM membership) THEN 'outside'
+         ELSE 'unplaced' END AS placement
+  FROM endpoint_service_principals p
+  LEFT JOIN org_members m ON m.account_id = p.principal_account
+  UNION ALL
+  SELECT c.account_id, c.region, c.service_id, 'connection', c.endpoint_id, c.endpoint_owner,
+    m.state,
+    CASE WHEN m.account_id IS NOT NULL AND m.state = 'ACTIVE' THEN 'member'
+         WHEN m.account_id IS NOT NULL THEN 'inactive'
+         WHEN (SELECT complete FROM membership) THEN 'outside'
+         ELSE 'unplaced' END
+  FROM endpoint_connections c
+  LEFT JOIN org_members m ON m.account_id = c.endpoint_owner
+  WHERE c.state NOT IN ('rejected', 'deleted', 'deleting', 'expired', 'failed');
 
 -- The addresses a load balancer's traffic comes from: its nodes' private IPs, or, where
 -- those are unknown, the CIDRs of its subnets. kind is 'ip' or 'subnet'.

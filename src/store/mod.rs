@@ -14,7 +14,9 @@
 //! - `covered(account_id, region, api)` → 0 when the coverage ledger has a gap for that API
 //!   there (or for the whole account), else 1;
 //! - `az_label(az_name, az_id)` → `us-east-1a (use1-az4)`;
-//! - `arn_account(arn)` → the account id field of an ARN, or NULL.
+//! - `arn_account(arn)` → the account id field of an ARN, or NULL;
+//! - `arn_partition()` → the inventory's AWS partition (`aws`, `aws-cn`, `aws-us-gov`), for
+//!   building ARNs.
 //!
 //! Not in here: rule semantics (see [`crate::rules`]).
 
@@ -45,6 +47,7 @@ pub struct Store {
     conn: Connection,
     collected_at: DateTime<Utc>,
     gaps: Arc<GapIndex>,
+    partition: Arc<str>,
 }
 
 fn open_memory() -> rusqlite::Result<Connection> {
@@ -71,7 +74,8 @@ impl Store {
         conn.execute_batch(&tables.join("\n"))?;
         let collected_at = inv.collected_at.unwrap_or_else(Utc::now);
         let gaps = Arc::new(GapIndex::new(inv));
-        register_functions(&conn, gaps.clone(), collected_at)?;
+        let partition: Arc<str> = Arc::from(inv.partition());
+        register_functions(&conn, gaps.clone(), collected_at, partition.clone())?;
         insert_inventory(&conn, inv, collected_at)?;
         conn.execute_batch(&indexes.join("\n"))?;
         let inserted = t.elapsed().as_secs_f64();
@@ -88,6 +92,7 @@ impl Store {
             conn,
             collected_at,
             gaps,
+            partition,
         })
     }
 
@@ -98,11 +103,17 @@ impl Store {
             let backup = rusqlite::backup::Backup::new(&self.conn, &mut conn)?;
             backup.run_to_completion(i32::MAX, std::time::Duration::ZERO, None)?;
         }
-        register_functions(&conn, self.gaps.clone(), self.collected_at)?;
+        register_functions(
+            &conn,
+            self.gaps.clone(),
+            self.collected_at,
+            self.partition.clone(),
+        )?;
         Ok(Store {
             conn,
             collected_at: self.collected_at,
             gaps: self.gaps.clone(),
+            partition: self.partition.clone(),
         })
     }
 
@@ -145,8 +156,15 @@ fn register_functions(
     conn: &Connection,
     gaps: Arc<GapIndex>,
     collected_at: DateTime<Utc>,
+    partition: Arc<str>,
 ) -> rusqlite::Result<()> {
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    conn.create_scalar_function(
+        "arn_partition",
+        0,
+        flags,
+        move |_| Ok(partition.to_string()),
+    )?;
     conn.create_scalar_function("cidr_contains", 2, flags, |ctx| {
         let a: Option<String> = ctx.get(0)?;
         let b: Option<String> = ctx.get(1)?;
@@ -233,7 +251,12 @@ pub struct GapIndex {
 impl GapIndex {
     pub fn new(inv: &Inventory) -> GapIndex {
         let mut idx = GapIndex::default();
-        for g in inv.gaps() {
+        // Organisation-wide outcomes are no account's gap: the trust rules read the
+        // membership's completeness instead.
+        for g in inv
+            .gaps()
+            .filter(|g| g.account_id != crate::inventory::ORGANIZATION)
+        {
             match g.region.as_deref() {
                 None | Some("*") => {
                     if g.api == "*"
@@ -293,6 +316,10 @@ fn insert_inventory(
         "INSERT INTO scan_meta VALUES ('collected_at', ?1)",
         params![collected_at.to_rfc3339()],
     )?;
+    tx.execute(
+        "INSERT INTO scan_meta VALUES ('partition', ?1)",
+        params![inv.partition()],
+    )?;
     if let Some(org) = &inv.organization {
         tx.execute(
             "INSERT INTO scan_meta VALUES ('organization_id', ?1)",
@@ -304,6 +331,16 @@ fn insert_inventory(
                 params![m],
             )?;
         }
+    }
+    let members = inv.members();
+    tx.execute(
+        "INSERT INTO scan_meta VALUES ('membership_complete', ?1)",
+        params![if members.complete { "1" } else { "0" }],
+    )?;
+    for m in &members.accounts {
+        // A member listed twice (merged shards) is one member.
+        tx.prepare_cached("INSERT OR IGNORE INTO org_members VALUES (?1,?2,?3,?4)")?
+            .execute(params![m.id, m.name, m.state, m.ou_path])?;
     }
     for acct in &inv.accounts {
         tx.prepare_cached("INSERT INTO accounts VALUES (?1,?2,?3,?4,?5,?6)")?
@@ -356,6 +393,20 @@ fn insert_region(tx: &Connection, account: &str, r: &Region) -> rusqlite::Result
                 v.enable_dns_hostnames,
                 v.is_default
             ])?;
+        // Every associated CIDR; inventories that hold only the primary one give that.
+        let v4 = if v.cidrs.is_empty() {
+            v.cidr.iter().collect::<Vec<_>>()
+        } else {
+            v.cidrs.iter().collect()
+        };
+        for (family, cidr) in v4
+            .into_iter()
+            .map(|c| ("ipv4", c))
+            .chain(v.ipv6_cidrs.iter().map(|c| ("ipv6", c)))
+        {
+            tx.prepare_cached("INSERT INTO vpc_cidrs VALUES (?1,?2,?3,?4,?5)")?
+                .execute(params![account, region, v.id, cidr, family])?;
+        }
     }
     for s in &r.subnets {
         let id = s
@@ -439,7 +490,7 @@ fn insert_region(tx: &Connection, account: &str, r: &Region) -> rusqlite::Result
             None | Some("traffic-port") => tg.port,
             Some(p) => p.parse::<i64>().ok().or(tg.port),
         };
-        tx.prepare_cached("INSERT INTO target_groups VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)")?
+        tx.prepare_cached("INSERT INTO target_groups VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)")?
             .execute(params![
                 account,
                 region,
@@ -449,7 +500,8 @@ fn insert_region(tx: &Connection, account: &str, r: &Region) -> rusqlite::Result
                 tg.protocol,
                 tg.port,
                 tg.vpc_id,
-                hc_port
+                hc_port,
+                tg.cross_zone.as_deref().map(lower)
             ])?;
         for lb in &tg.load_balancer_arns {
             tx.prepare_cached("INSERT INTO target_group_load_balancers VALUES (?1,?2,?3,?4)")?
@@ -527,19 +579,23 @@ fn insert_region(tx: &Connection, account: &str, r: &Region) -> rusqlite::Result
         }
     }
     for e in &r.vpc_endpoints {
-        tx.prepare_cached("INSERT INTO vpc_endpoints VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)")?
-            .execute(params![
-                account,
-                region,
-                e.id,
-                e.endpoint_type,
-                e.vpc_id,
-                e.service_name,
-                e.service_region.as_deref().unwrap_or(region),
-                lower(&e.state),
-                e.private_dns_enabled,
-                e.created_at.map(|t| t.to_rfc3339()),
-            ])?;
+        tx.prepare_cached(
+            "INSERT INTO vpc_endpoints VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+        )?
+        .execute(params![
+            account,
+            region,
+            e.id,
+            e.endpoint_type,
+            e.vpc_id,
+            e.service_name,
+            e.service_region.as_deref().unwrap_or(region),
+            lower(&e.state),
+            e.private_dns_enabled,
+            e.created_at.map(|t| t.to_rfc3339()),
+            e.service_network_arn,
+            e.resource_configuration_arn,
+        ])?;
         for s in &e.subnet_ids {
             tx.prepare_cached("INSERT INTO vpc_endpoint_subnets VALUES (?1,?2,?3,?4)")?
                 .execute(params![account, region, e.id, s])?;
@@ -550,7 +606,7 @@ fn insert_region(tx: &Connection, account: &str, r: &Region) -> rusqlite::Result
         }
     }
     for l in &r.service_lookups {
-        tx.prepare_cached("INSERT INTO service_lookups VALUES (?1,?2,?3,?4,?5,?6,?7)")?
+        tx.prepare_cached("INSERT INTO service_lookups VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")?
             .execute(params![
                 account,
                 region,
@@ -558,7 +614,8 @@ fn insert_region(tx: &Connection, account: &str, r: &Region) -> rusqlite::Result
                 l.found,
                 l.service_id,
                 l.owner,
-                l.private_dns_name
+                l.private_dns_name,
+                l.service_region
             ])?;
         for z in &l.availability_zones {
             tx.prepare_cached("INSERT INTO service_lookup_zones VALUES (?1,?2,?3,?4,?5)")?

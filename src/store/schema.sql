@@ -8,9 +8,19 @@
 CREATE TABLE accounts (
   account_id TEXT PRIMARY KEY,
   name TEXT NOT NULL, email TEXT NOT NULL,
-  status TEXT NOT NULL,              -- ACTIVE, SUSPENDED, PENDING_CLOSURE
+  status TEXT NOT NULL,              -- Organizations' State: ACTIVE, SUSPENDED, PENDING_CLOSURE, ...
   ou_path TEXT NOT NULL,             -- /Workloads/Prod
   tags TEXT NOT NULL                 -- JSON object
+);
+
+-- Every account of the organisation, crawled or not (Organizations' listing). Trust rules
+-- judge principals against this table, never against `accounts` (what was crawled). Whether
+-- the list is the whole organisation is in scan_meta ('membership_complete', '1' or '0').
+CREATE TABLE org_members (
+  account_id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  state TEXT NOT NULL,               -- ACTIVE, SUSPENDED, PENDING_ACTIVATION, PENDING_CLOSURE, CLOSED
+  ou_path TEXT NOT NULL              -- '' when unknown
 );
 
 -- Each account's own AZ name -> AZ ID map, per region.
@@ -28,6 +38,15 @@ CREATE TABLE vpcs (
   is_default INTEGER NOT NULL,
   PRIMARY KEY (account_id, region, vpc_id)
 );
+
+-- Every CIDR associated with a VPC (primary and secondary IPv4, IPv6): the addresses its
+-- clients may come from.
+CREATE TABLE vpc_cidrs (
+  account_id TEXT NOT NULL, region TEXT NOT NULL,
+  vpc_id TEXT NOT NULL, cidr TEXT NOT NULL,
+  family TEXT NOT NULL               -- ipv4, ipv6
+);
+CREATE INDEX vpcc_vpc ON vpc_cidrs (account_id, region, vpc_id);
 
 CREATE TABLE subnets (
   account_id TEXT NOT NULL, region TEXT NOT NULL,
@@ -100,7 +119,9 @@ CREATE TABLE target_groups (
   tg_arn TEXT PRIMARY KEY, name TEXT NOT NULL,
   target_type TEXT NOT NULL,         -- instance, ip, lambda, alb
   protocol TEXT, port INTEGER, vpc_id TEXT,
-  health_check_port INTEGER          -- resolved: 'traffic-port' becomes the target group port
+  health_check_port INTEGER,         -- resolved: 'traffic-port' becomes the target group port
+  cross_zone TEXT                    -- the group's own setting: true, false,
+                                     -- use_load_balancer_configuration; NULL when not read
 );
 
 -- Which load balancers a target group is attached to.
@@ -176,12 +197,15 @@ CREATE INDEX ec_svc ON endpoint_connections (service_id, state);
 CREATE TABLE vpc_endpoints (
   account_id TEXT NOT NULL, region TEXT NOT NULL,
   endpoint_id TEXT PRIMARY KEY,
-  endpoint_type TEXT NOT NULL,       -- Interface, Gateway, GatewayLoadBalancer
+  endpoint_type TEXT NOT NULL,       -- Interface, Gateway, GatewayLoadBalancer, Resource,
+                                     -- ServiceNetwork (the last two: VPC Lattice, no service)
   vpc_id TEXT NOT NULL, service_name TEXT NOT NULL,
   service_region TEXT NOT NULL,      -- the endpoint's region unless cross-region
   state TEXT NOT NULL,               -- lower-cased: pendingacceptance, available, rejected, ...
   private_dns_enabled INTEGER NOT NULL,
-  created_at TEXT
+  created_at TEXT,
+  service_network_arn TEXT,          -- VPC Lattice ServiceNetwork endpoints
+  resource_configuration_arn TEXT    -- VPC Lattice Resource endpoints
 );
 CREATE INDEX vpce_svc ON vpc_endpoints (service_name);
 
@@ -200,8 +224,10 @@ CREATE INDEX vpcesg_ep ON vpc_endpoint_security_groups (endpoint_id);
 CREATE TABLE service_lookups (
   account_id TEXT NOT NULL, region TEXT NOT NULL,   -- the consumer's
   service_name TEXT NOT NULL,
-  found INTEGER NOT NULL,            -- 0: AWS says no such service
-  service_id TEXT, owner TEXT, private_dns_name TEXT
+  found INTEGER NOT NULL,            -- 0: AWS does not show it to this account (deleted, or
+                                     -- its permissions do not name it): not proof of deletion
+  service_id TEXT, owner TEXT, private_dns_name TEXT,
+  service_region TEXT                -- the service's region when another (cross-region)
 );
 CREATE INDEX sl_name ON service_lookups (service_name, account_id, region);
 
@@ -212,11 +238,14 @@ CREATE TABLE service_lookup_zones (
 );
 CREATE INDEX slz_name ON service_lookup_zones (service_name, account_id, region);
 
--- The coverage ledger. region is '*' for account-wide outcomes (AssumeRole, suspended).
+-- The coverage ledger. region is '*' for account-wide outcomes (AssumeRole, suspended);
+-- account_id is 'organization' for outcomes about the organisation (Organizations calls).
 CREATE TABLE coverage (
   account_id TEXT NOT NULL, region TEXT NOT NULL, api TEXT NOT NULL,
   status TEXT NOT NULL,              -- ok, assume_role_failed, access_denied, region_disabled,
-                                     -- throttled, timeout, error, suspended
+                                     -- throttled, timeout, error, auth_failed,
+                                     -- credentials_expired; not gaps: suspended,
+                                     -- not_active, not_enabled
   error TEXT
 );
 CREATE INDEX cov_acct ON coverage (account_id, region);

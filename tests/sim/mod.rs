@@ -150,6 +150,19 @@ pub struct Options {
     pub deny_assume_role: BTreeSet<String>,
     /// EC2 and ELBv2 calls in these regions are denied by an SCP (for every account).
     pub scp_denied_regions: BTreeSet<String>,
+    /// Also send Organizations' retired account `Status` beside `State`. AWS retired `Status`
+    /// on 2026-09-09 (the SDK's model text), so by default only `State` is sent.
+    pub legacy_account_status: bool,
+    /// Account → regions it has not opted in to: DescribeRegions lists them as
+    /// `not-opted-in` (only when asked for all regions), and EC2/ELBv2 calls there answer
+    /// AuthFailure (as reported for disabled regions; AWS does not document the code).
+    pub not_enabled: BTreeMap<String, BTreeSet<String>>,
+    /// The scan's own credentials are a role session (`assumed-role/…`): AssumeRole is role
+    /// chaining, and AWS refuses a DurationSeconds over 3,600 with a ValidationError.
+    pub caller_is_role: bool,
+    /// EC2 rejects a call with more filter values than this in all (FilterLimitExceeded).
+    /// AWS does not document the number; public projects report 200.
+    pub filter_value_limit: usize,
 }
 
 impl Default for Options {
@@ -163,6 +176,10 @@ impl Default for Options {
             faults: Vec::new(),
             deny_assume_role: BTreeSet::new(),
             scp_denied_regions: BTreeSet::new(),
+            legacy_account_status: false,
+            not_enabled: BTreeMap::new(),
+            caller_is_role: false,
+            filter_value_limit: 200,
         }
     }
 }
@@ -705,6 +722,19 @@ impl Sim {
                         "AWS was not able to validate the provided access credentials".into(),
                     ));
                 };
+                if c.action != "DescribeRegions"
+                    && self
+                        .opts
+                        .not_enabled
+                        .get(&c.account)
+                        .is_some_and(|r| r.contains(&c.region))
+                {
+                    return Err((
+                        401,
+                        "AuthFailure",
+                        "AWS was not able to validate the provided access credentials".into(),
+                    ));
+                }
                 if self.opts.scp_denied_regions.contains(&c.region) && c.action != "DescribeRegions"
                 {
                     let msg = format!(
@@ -735,7 +765,9 @@ impl Sim {
         let mut x = Xml::default();
         match c.action.as_str() {
             "GetCallerIdentity" => {
-                let arn = if c.account == self.model.management {
+                let arn = if c.account == self.model.management && self.opts.caller_is_role {
+                    format!("arn:aws:sts::{}:assumed-role/Scanner/ecs-task", c.account)
+                } else if c.account == self.model.management {
                     format!("arn:aws:iam::{}:user/auditor", c.account)
                 } else {
                     format!(
@@ -769,6 +801,13 @@ impl Sim {
                     || !(status == "ACTIVE" || status.is_empty())
                 {
                     return Err(denied());
+                }
+                let duration = p.usize("DurationSeconds").unwrap_or(3600);
+                if self.opts.caller_is_role && duration > 3600 {
+                    return Err(bad(
+                        "ValidationError",
+                        "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
+                    ));
                 }
                 let exp = chrono::Utc::now() + chrono::Duration::hours(1);
                 x.open("Credentials")
@@ -809,12 +848,23 @@ impl Sim {
             .map(|n| n as usize)
             .unwrap_or(20)
             .min(self.opts.org_page_cap);
+        let legacy = self.opts.legacy_account_status;
         let account_json = |a: &Account| {
-            json!({
+            let mut v = json!({
                 "Id": a.id, "Arn": format!("arn:aws:organizations::{}:account/o-sim/{}", m.management, a.id),
-                "Email": a.email, "Name": a.name, "Status": a.status, "State": a.status,
+                "Email": a.email, "Name": a.name, "State": a.status,
                 "JoinedMethod": "CREATED", "JoinedTimestamp": 1.7e9,
-            })
+            });
+            // The retired Status had three values; the newer states have no equivalent.
+            if legacy
+                && matches!(
+                    a.status.as_str(),
+                    "ACTIVE" | "SUSPENDED" | "PENDING_CLOSURE"
+                )
+            {
+                v["Status"] = json!(a.status);
+            }
+            v
         };
         let v = match c.action.as_str() {
             "DescribeOrganization" => json!({"Organization": {
@@ -896,14 +946,40 @@ impl Sim {
                 x.opt("nextToken", next);
             }};
         }
+        let values = (1..=50)
+            .map(|n| p.list(&format!("Filter.{n}.Value")).len())
+            .sum::<usize>();
+        if values > self.opts.filter_value_limit {
+            return Err(bad(
+                "FilterLimitExceeded",
+                format!(
+                    "The maximum number of filter values specified on a single call is {}",
+                    self.opts.filter_value_limit
+                ),
+            ));
+        }
         match c.action.as_str() {
             "DescribeRegions" => {
+                // Without AllRegions, AWS lists only the regions enabled for the account.
+                let all = p.get("AllRegions") == Some("true");
+                let off = self.opts.not_enabled.get(&c.account);
                 x.open("regionInfo");
                 for name in &self.model.regions {
+                    let enabled = off.is_none_or(|o| !o.contains(name));
+                    if !enabled && !all {
+                        continue;
+                    }
                     x.open("item")
                         .leaf("regionName", name)
                         .leaf("regionEndpoint", format!("ec2.{name}.amazonaws.com"))
-                        .leaf("optInStatus", "opt-in-not-required")
+                        .leaf(
+                            "optInStatus",
+                            if enabled {
+                                "opt-in-not-required"
+                            } else {
+                                "not-opted-in"
+                            },
+                        )
                         .close("item");
                 }
                 x.close("regionInfo");
@@ -1002,7 +1078,15 @@ impl Sim {
                     x.leaf("vpcEndpointId", &e.id)
                         .leaf("vpcEndpointType", &e.endpoint_type)
                         .leaf("vpcId", &e.vpc_id)
-                        .leaf("serviceName", &e.service_name)
+                        .opt(
+                            "serviceName",
+                            (!e.service_name.is_empty()).then_some(&e.service_name),
+                        )
+                        .opt("serviceNetworkArn", e.service_network_arn.as_ref())
+                        .opt(
+                            "resourceConfigurationArn",
+                            e.resource_configuration_arn.as_ref(),
+                        )
                         .opt("serviceRegion", e.service_region.as_ref())
                         .leaf("state", &e.state)
                         .list("subnetIdSet", "item", &e.subnet_ids)
@@ -1021,11 +1105,29 @@ impl Sim {
             }
             "DescribeVpcEndpointServices" => {
                 let names = p.list("ServiceName");
+                // A service in another region is found only when that region is asked for
+                // (ServiceRegions, cross-region PrivateLink); and only services the caller may
+                // use are visible (its own, or ones whose permissions allow it or `*`): AWS
+                // answers InvalidServiceName for the rest, deleted or not.
+                let regions = p.list("ServiceRegion");
+                let visible = |s: &plaudit::inventory::EndpointService, owner: &str| {
+                    owner == c.account
+                        || s.allowed_principals
+                            .iter()
+                            .any(|p| p == "*" || p.split(':').nth(4) == Some(c.account.as_str()))
+                };
                 let mut found = Vec::new();
                 for n in &names {
                     match self.model.services.get(n) {
                         Some(&(a, ri, si))
-                            if self.model.inv.accounts[a].regions[ri].name == c.region =>
+                            if {
+                                let reg = &self.model.inv.accounts[a].regions[ri];
+                                (reg.name == c.region || regions.contains(&reg.name))
+                                    && visible(
+                                        &reg.endpoint_services[si],
+                                        &self.model.inv.accounts[a].id,
+                                    )
+                            } =>
                         {
                             found.push((a, ri, si))
                         }
@@ -1052,10 +1154,11 @@ impl Sim {
                                 .map(|z| z.id.clone())
                         })
                         .collect();
+                    let mine = self.model.region(ai, &reg.name);
                     let names: Vec<String> = ids
                         .iter()
                         .filter_map(|id| {
-                            r.availability_zones
+                            mine.availability_zones
                                 .iter()
                                 .find(|z| &z.id == id)
                                 .map(|z| z.name.clone())
@@ -1063,6 +1166,7 @@ impl Sim {
                         .collect();
                     x.leaf("serviceName", &s.name)
                         .leaf("serviceId", &s.id)
+                        .opt("serviceRegion", (reg.name != c.region).then_some(&reg.name))
                         .leaf("owner", &self.model.inv.accounts[*a].id)
                         .list("availabilityZoneSet", "item", &names)
                         .list("availabilityZoneIdSet", "item", &ids)
@@ -1078,6 +1182,33 @@ impl Sim {
                             .opt("cidrBlock", v.cidr.as_ref())
                             .leaf("isDefault", v.is_default)
                             .leaf("state", "available");
+                        let v4: Vec<&String> = if v.cidrs.is_empty() {
+                            v.cidr.iter().collect()
+                        } else {
+                            v.cidrs.iter().collect()
+                        };
+                        x.open("cidrBlockAssociationSet");
+                        for (i, c) in v4.iter().enumerate() {
+                            x.open("item")
+                                .leaf("associationId", format!("vpc-cidr-assoc-{i}"))
+                                .leaf("cidrBlock", c)
+                                .open("cidrBlockState")
+                                .leaf("state", "associated")
+                                .close("cidrBlockState")
+                                .close("item");
+                        }
+                        x.close("cidrBlockAssociationSet");
+                        x.open("ipv6CidrBlockAssociationSet");
+                        for (i, c) in v.ipv6_cidrs.iter().enumerate() {
+                            x.open("item")
+                                .leaf("associationId", format!("vpc-cidr-assoc-6{i}"))
+                                .leaf("ipv6CidrBlock", c)
+                                .open("ipv6CidrBlockState")
+                                .leaf("state", "associated")
+                                .close("ipv6CidrBlockState")
+                                .close("item");
+                        }
+                        x.close("ipv6CidrBlockAssociationSet");
                     }
                 )
             }
@@ -1327,6 +1458,30 @@ impl Sim {
                         .close("member");
                 }
                 x.close("TargetGroups").opt("NextMarker", next);
+            }
+            "DescribeTargetGroupAttributes" => {
+                let arn = p.get("TargetGroupArn").unwrap_or("");
+                let Some(t) = r.target_groups.iter().find(|t| t.arn == arn) else {
+                    return Err(bad(
+                        "TargetGroupNotFound",
+                        format!("Target groups '{arn}' not found"),
+                    ));
+                };
+                x.open("Attributes");
+                x.open("member")
+                    .leaf("Key", "load_balancing.cross_zone.enabled")
+                    .leaf(
+                        "Value",
+                        t.cross_zone
+                            .as_deref()
+                            .unwrap_or("use_load_balancer_configuration"),
+                    )
+                    .close("member");
+                x.open("member")
+                    .leaf("Key", "deregistration_delay.timeout_seconds")
+                    .leaf("Value", "300")
+                    .close("member");
+                x.close("Attributes");
             }
             "DescribeTargetHealth" => {
                 let arn = p.get("TargetGroupArn").unwrap_or("");
