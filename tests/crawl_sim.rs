@@ -1125,3 +1125,338 @@ fn the_scanners_own_account_is_read_through_its_member_role_or_its_own_credentia
         assert!(!mine.regions.is_empty());
     }
 }
+
+fn config(dir: &Path, extra: &str) {
+    std::fs::write(
+        dir.join("plaudit.yaml"),
+        format!("crawl:\n  call_timeout_seconds: 2\n  max_attempts: 3\n{extra}"),
+    )
+    .unwrap();
+}
+
+/// A region the account has not opted in to cannot hold resources: it is read from
+/// DescribeRegions (all regions), listed `not_enabled` and not crawled — not a coverage gap,
+/// even when `--regions` names it.
+#[test]
+fn a_region_the_account_has_not_enabled_is_listed_not_a_gap() {
+    let mut truth = org();
+    let off = truth.accounts[3].regions[1].name.clone();
+    let on = truth.accounts[3].regions[0].name.clone();
+    truth.accounts[3].regions.truncate(1);
+    let account = truth.accounts[3].id.clone();
+    let sim = Sim::start(
+        truth.clone(),
+        Options {
+            not_enabled: [(account.clone(), [off.clone()].into())].into(),
+            ..small_pages()
+        },
+        2,
+    );
+    for regions in [vec![], vec!["--regions".to_string(), format!("{on},{off}")]] {
+        let dir = tempfile::tempdir().unwrap();
+        let args: Vec<&str> = regions.iter().map(String::as_str).collect();
+        let out = plaudit(&sim, dir.path(), &args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got = crawled(dir.path());
+        assert!(gaps(&got).is_empty(), "{:?}", gaps(&got));
+        let entry = got
+            .coverage
+            .iter()
+            .find(|c| c.account_id == account && c.region.as_deref() == Some(off.as_str()))
+            .expect("the disabled region is listed");
+        assert_eq!(entry.status.as_str(), "not_enabled");
+        let a = got.accounts.iter().find(|a| a.id == account).unwrap();
+        assert!(a.regions.iter().all(|r| r.name != off));
+    }
+}
+
+/// Scanning from a role session (ECS task, CI role) makes every AssumeRole a role chain,
+/// which AWS caps at an hour: a longer `duration_seconds` is asked for as 3,600.
+#[test]
+fn role_chaining_asks_for_at_most_an_hour() {
+    let truth = org();
+    let sim = Sim::start(
+        truth,
+        Options {
+            caller_is_role: true,
+            ..small_pages()
+        },
+        2,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    config(dir.path(), "role:\n  duration_seconds: 7200\n");
+    let out = plaudit(&sim, dir.path(), &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(gaps(&crawled(dir.path())).is_empty());
+}
+
+/// A hub account-region whose endpoints use hundreds of security groups: EC2 refuses more
+/// than 200 filter values in one call, so the ids are sent in chunks and nothing is lost.
+#[test]
+fn hundreds_of_filter_values_are_chunked() {
+    use plaudit::inventory::{SecurityGroup, VpcEndpoint};
+    let mut truth = org();
+    let region = &mut truth.accounts[1].regions[0];
+    let template = region.vpc_endpoints[0].clone();
+    for i in 0..230 {
+        let sg = format!("sg-hub{i:013}");
+        region.security_groups.push(SecurityGroup {
+            id: sg.clone(),
+            name: format!("hub-{i}"),
+            vpc_id: Some(template.vpc_id.clone()),
+            rules: Vec::new(),
+        });
+        region.vpc_endpoints.push(VpcEndpoint {
+            id: format!("vpce-hub{i:013}"),
+            security_group_ids: vec![sg],
+            ..template.clone()
+        });
+    }
+    // A secondary IPv4 and an IPv6 CIDR: the NLB rule judges against every one.
+    let vpc = region
+        .vpcs
+        .iter_mut()
+        .find(|v| v.id == template.vpc_id)
+        .unwrap();
+    vpc.cidrs = vec![vpc.cidr.clone().unwrap(), "100.64.0.0/16".into()];
+    vpc.ipv6_cidrs = vec!["2600:1f18:1234:5600::/56".into()];
+    let want_vpc = vpc.clone();
+    let want_groups = region.security_groups.len();
+    let account = truth.accounts[1].id.clone();
+    let name = truth.accounts[1].regions[0].name.clone();
+    let sim = Sim::start(truth, small_pages(), 2);
+    let dir = tempfile::tempdir().unwrap();
+    let out = plaudit(&sim, dir.path(), &["--accounts", &account]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = crawled(dir.path());
+    assert!(gaps(&got).is_empty(), "{:?}", gaps(&got));
+    let a = got.accounts.iter().find(|a| a.id == account).unwrap();
+    let r = a.regions.iter().find(|r| r.name == name).unwrap();
+    assert_eq!(r.security_groups.len(), want_groups);
+    let v = r.vpcs.iter().find(|v| v.id == want_vpc.id).unwrap();
+    assert_eq!(
+        (&v.cidrs, &v.ipv6_cidrs),
+        (&want_vpc.cidrs, &want_vpc.ipv6_cidrs)
+    );
+}
+
+/// A rule that needs the other side of a connection says `unknown` when that side could not
+/// be read: an NLB's security groups cannot be cleared against a consumer whose VPC is in a
+/// gap.
+#[test]
+fn the_other_side_of_a_connection_in_a_gap_is_unknown_not_pass() {
+    use plaudit::inventory::{SecurityGroup, SecurityGroupRule};
+    let mut truth = org();
+    // Every consumer readable to begin with (a suspended one is unreadable by design).
+    truth.accounts[8].status = "ACTIVE".into();
+    // Every provider NLB enforces a security group that admits the whole 10/8 space.
+    for a in &mut truth.accounts {
+        for r in &mut a.regions {
+            let vpc = r.vpcs.first().map(|v| v.id.clone());
+            let mut added = false;
+            for lb in r
+                .load_balancers
+                .iter_mut()
+                .filter(|l| l.lb_type == "network")
+            {
+                lb.security_groups = vec!["sg-0nlb0000000000001".into()];
+                lb.enforce_sg_inbound_on_privatelink = Some(true);
+                added = true;
+            }
+            if added {
+                r.security_groups.push(SecurityGroup {
+                    id: "sg-0nlb0000000000001".into(),
+                    name: "nlb".into(),
+                    vpc_id: vpc,
+                    rules: vec![SecurityGroupRule {
+                        protocol: "tcp".into(),
+                        from_port: Some(443),
+                        to_port: Some(443),
+                        cidr_ipv4: Some("10.0.0.0/8".into()),
+                        ..Default::default()
+                    }],
+                });
+            }
+        }
+    }
+    // A provider NLB with a live consumer in another account, which cannot be entered.
+    let (nlb, consumer) = truth
+        .accounts
+        .iter()
+        .flat_map(|a| &a.regions)
+        .flat_map(|r| {
+            r.endpoint_services.iter().filter_map(|s| {
+                let c = s.connections.iter().find(|c| c.state == "available")?;
+                Some((
+                    s.network_load_balancer_arns[0].clone(),
+                    c.endpoint_owner.clone(),
+                ))
+            })
+        })
+        .next()
+        .expect("a connected service");
+    let healthy = {
+        let sim = Sim::start(truth.clone(), small_pages(), 2);
+        let dir = tempfile::tempdir().unwrap();
+        let out = plaudit(&sim, dir.path(), &[]);
+        assert_eq!(out.status.code(), Some(0));
+        finding(dir.path(), "nlb-sg-blocks-consumers", &nlb)
+    };
+    assert_eq!(healthy["status"], "pass", "{healthy}");
+    let sim = Sim::start(
+        truth,
+        Options {
+            deny_assume_role: [consumer].into(),
+            ..small_pages()
+        },
+        2,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = plaudit(&sim, dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(3));
+    let f = finding(dir.path(), "nlb-sg-blocks-consumers", &nlb);
+    assert_eq!(f["status"], "unknown", "{f}");
+}
+
+/// The consumer side as AWS shows it: VPC Lattice endpoints carry an ARN, not a service name
+/// (nothing to look up, no orphan); a cross-region endpoint's service is found only with
+/// ServiceRegions; a service whose permissions do not name the consumer is hidden exactly like
+/// a deleted one, so it is `unknown`, not "deleted".
+#[test]
+fn consumer_lookups_follow_aws_visibility_regions_and_endpoint_types() {
+    use plaudit::inventory::VpcEndpoint;
+    let mut truth = org();
+    let consumer = 1;
+    let home = truth.accounts[consumer].regions[0].name.clone();
+    let other = truth.accounts[consumer].regions[1].name.clone();
+    let cid = truth.accounts[consumer].id.clone();
+    // A service in the other region that allows the consumer, and one in the home region
+    // that does not.
+    let mut pick = |region: &str, allow: bool| {
+        let s = truth
+            .accounts
+            .iter_mut()
+            .enumerate()
+            .filter(|(i, _)| *i != consumer)
+            .flat_map(|(_, a)| a.regions.iter_mut())
+            .filter(|r| r.name == region)
+            .flat_map(|r| r.endpoint_services.iter_mut())
+            .next()
+            .expect("a provider");
+        s.allowed_principals = if allow {
+            vec![format!("arn:aws:iam::{cid}:root")]
+        } else {
+            vec!["arn:aws:iam::999999999999:root".into()]
+        };
+        s.supported_regions = vec![region.to_string(), home.clone()];
+        s.name.clone()
+    };
+    let remote = pick(&other, true);
+    let hidden = pick(&home, false);
+    let r = &mut truth.accounts[consumer].regions[0];
+    let template = VpcEndpoint {
+        service_name: String::new(),
+        ..r.vpc_endpoints[0].clone()
+    };
+    r.vpc_endpoints.extend([
+        VpcEndpoint {
+            id: "vpce-0lattice0net0001".into(),
+            endpoint_type: "ServiceNetwork".into(),
+            service_network_arn: Some(format!(
+                "arn:aws:vpc-lattice:{home}:{cid}:servicenetwork/sn-0123456789abcdef0"
+            )),
+            ..template.clone()
+        },
+        VpcEndpoint {
+            id: "vpce-0lattice0res0001".into(),
+            endpoint_type: "Resource".into(),
+            resource_configuration_arn: Some(format!(
+                "arn:aws:vpc-lattice:{home}:{cid}:resourceconfiguration/rcfg-0123456789abcdef0"
+            )),
+            ..template.clone()
+        },
+        VpcEndpoint {
+            id: "vpce-0cross0region001".into(),
+            service_name: remote.clone(),
+            service_region: Some(other.clone()),
+            ..template.clone()
+        },
+        VpcEndpoint {
+            id: "vpce-0hidden0service1".into(),
+            service_name: hidden.clone(),
+            ..template.clone()
+        },
+    ]);
+    let sim = Sim::start(truth, small_pages(), 2);
+    let dir = tempfile::tempdir().unwrap();
+    let out = plaudit(&sim, dir.path(), &["--accounts", &cid]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = crawled(dir.path());
+    let a = got.accounts.iter().find(|a| a.id == cid).unwrap();
+    let r = a.regions.iter().find(|r| r.name == home).unwrap();
+    let net = r
+        .vpc_endpoints
+        .iter()
+        .find(|e| e.id == "vpce-0lattice0net0001")
+        .unwrap();
+    assert!(net.service_network_arn.is_some() && net.service_name.is_empty());
+    let res = r
+        .vpc_endpoints
+        .iter()
+        .find(|e| e.id == "vpce-0lattice0res0001")
+        .unwrap();
+    assert!(res.resource_configuration_arn.is_some());
+    assert!(
+        r.service_lookups.iter().all(|l| !l.service_name.is_empty()),
+        "no lookup of an empty name: {:?}",
+        r.service_lookups
+    );
+    let lookup = |n: &str| {
+        r.service_lookups
+            .iter()
+            .find(|l| l.service_name == n)
+            .unwrap()
+    };
+    assert!(lookup(&remote).found, "found with ServiceRegions");
+    assert_eq!(
+        lookup(&remote).service_region.as_deref(),
+        Some(other.as_str())
+    );
+    assert!(!lookup(&hidden).found);
+
+    let v: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("findings.json")).unwrap()).unwrap();
+    let orphan = |id: &str| {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["rule_id"] == "orphaned-connection" && f["resource_id"] == id)
+            .cloned()
+    };
+    assert_eq!(orphan("vpce-0lattice0net0001"), None, "no false orphan");
+    assert_eq!(orphan("vpce-0lattice0res0001"), None, "no false orphan");
+    assert_eq!(orphan("vpce-0cross0region001").unwrap()["status"], "pass");
+    let h = orphan("vpce-0hidden0service1").unwrap();
+    assert_eq!(h["status"], "unknown", "{h}");
+}
