@@ -154,9 +154,11 @@ fn crawl_reports_the_seeded_findings() {
         ),
         "pass"
     );
+    // AWS hides a deleted service and one whose permissions no longer name the consumer
+    // alike (InvalidServiceName): the endpoint is not proven orphaned.
     assert_eq!(
         status_of(f, "orphaned-connection", &expect(m, "endpoint_b_dangling")),
-        "fail"
+        "unknown"
     );
     assert_eq!(
         status_of(
@@ -226,13 +228,13 @@ fn ledger_names_the_locked_and_the_closed_account() {
 }
 
 #[test]
-fn the_management_account_is_scanned_without_assume_role() {
+fn the_management_account_without_a_member_role_is_read_with_the_callers_credentials() {
     let m = moto();
     let (_, report, saved, _) = live_scan();
     let mgmt = m.info["management"].as_str().unwrap();
     let cov = report["coverage"].as_array().unwrap();
-    // AssumeRole into the management account is denied by the launcher, so any attempt
-    // would show as a gap.
+    // AssumeRole into the management account is denied by the launcher (no member role is
+    // deployed there): plaudit falls back to its own credentials, and that is no gap.
     assert!(cov.iter().any(|c| c["account_id"] == mgmt
         && c["api"] == "sts:GetCallerIdentity"
         && c["status"] == "ok"));
@@ -354,11 +356,17 @@ fn account_selection_limits_the_crawl() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "complete scan with a failing finding"
-    );
+    // Complete; consumer-b's one doubtful endpoint (its service is not visible) is `unknown`,
+    // not a failure.
+    assert_eq!(out.status.code(), Some(0), "a complete scan");
+    let statuses: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["account_id"] == id(m, "consumer-b").as_str())
+        .map(|f| f["status"].as_str().unwrap())
+        .collect();
+    assert!(statuses.contains(&"unknown"), "{statuses:?}");
 }
 
 #[test]

@@ -54,6 +54,8 @@ impl ExportKind {
                 "endpoint_type",
                 "vpc_id",
                 "service_name",
+                "service_region",
+                "lattice_arn",
                 "state",
                 "private_dns_enabled",
                 "availability_zones",
@@ -238,6 +240,17 @@ pub fn rows(
                         ("endpoint_type", e.endpoint_type.clone()),
                         ("vpc_id", e.vpc_id.clone()),
                         ("service_name", e.service_name.clone()),
+                        (
+                            "service_region",
+                            e.service_region.clone().unwrap_or_else(|| r.name.clone()),
+                        ),
+                        (
+                            "lattice_arn",
+                            opt(&e
+                                .service_network_arn
+                                .clone()
+                                .or_else(|| e.resource_configuration_arn.clone())),
+                        ),
                         ("state", e.state.clone()),
                         ("private_dns_enabled", e.private_dns_enabled.to_string()),
                         ("availability_zones", join(zones)),
