@@ -11,7 +11,8 @@
 //! ID rotation; one account-region in 4 has a VPC with 2 interface endpoints, one in 20
 //! provides an endpoint service behind an NLB → ALB chain. The simulator answers every call
 //! after the given latency, enforces AWS's token buckets (EC2 100 burst + 20/s per account,
-//! region and action; ELBv2 40 + 10/s per account and region; Organizations 8/s) and pages
+//! region and action; ELBv2 40 + 10/s per account and region; Organizations per API: the OU
+//! walk 5/s, ListAccounts and tags 8/s) and pages
 //! as AWS does (Organizations 20 per page).
 //!
 //! `plaudit scan` runs as a child process with its default settings (regions from

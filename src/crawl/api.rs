@@ -35,14 +35,30 @@ pub const ELB_BUCKET: Bucket = Bucket {
     burst: 20,
     per_second: 8.0,
 };
-/// Organizations: about 8/s for the organisation, the one bucket the whole scan shares.
-/// Discovery is on every account's critical path, so it runs at the bucket's refill rate,
-/// with one token of burst less than AWS's: a request that arrives late (network jitter) and
-/// the next one on time still fit. A discovery of 1,000 accounts (59 calls) lasts ~6.6 s.
-pub const ORG_BUCKET: Bucket = Bucket {
-    burst: 7,
-    per_second: 8.0,
-};
+/// Organizations throttles per API and per organisation (the management account's other
+/// automation spends the same buckets). Discovery is on every account's critical path, so it
+/// runs at each bucket's refill rate, with one token of burst less than AWS's: a request that
+/// arrives late (network jitter) and the next one on time still fit.
+///
+/// AWS's per-API numbers could not be confirmed from its documentation here (for years the
+/// Organizations guide published none; see awsdocs/aws-organizations-docs#39), so these are
+/// the conservative reading: the OU walk (`ListRoots`, `ListAccountsForParent`,
+/// `ListOrganizationalUnitsForParent`, `DescribeOrganization`) at 5/s per API — the low end of
+/// what is reported for the walk — and `ListAccounts` and `ListTagsForResource`, reported to
+/// have larger buckets, at the 8/s plaudit used before for everything. Slower than AWS
+/// allows costs seconds; faster costs throttling errors in someone else's automation.
+pub fn org_bucket(api: &str) -> Bucket {
+    match api {
+        "organizations:ListAccounts" | "organizations:ListTagsForResource" => Bucket {
+            burst: 7,
+            per_second: 8.0,
+        },
+        _ => Bucket {
+            burst: 4,
+            per_second: 5.0,
+        },
+    }
+}
 /// STS (AssumeRole, GetCallerIdentity): generous regional limits; stay modest.
 pub const STS_BUCKET: Bucket = Bucket {
     burst: 20,
@@ -59,13 +75,13 @@ fn limiter(b: Bucket, clock: &governor::clock::DefaultClock) -> DefaultDirectRat
     RateLimiter::direct_with_clock(q, clock.clone())
 }
 
-/// The API family an operation's rate limit belongs to: EC2 limits per action, ELBv2 per
-/// service, Organizations and STS per service.
+/// The API family an operation's rate limit belongs to: EC2 and Organizations limit per
+/// action, ELBv2 and STS per service.
 fn family(api: &str) -> (String, Bucket) {
     match api.split_once(':') {
         Some(("ec2", _)) => (api.to_string(), EC2_BUCKET),
         Some(("elasticloadbalancing", _)) => ("elasticloadbalancing".into(), ELB_BUCKET),
-        Some(("organizations", _)) => ("organizations".into(), ORG_BUCKET),
+        Some(("organizations", _)) => (api.to_string(), org_bucket(api)),
         _ => ("sts".into(), STS_BUCKET),
     }
 }
@@ -141,7 +157,7 @@ impl Gate {
     fn rate(&self, account: &str, region: &str, api: &str) -> Arc<DefaultDirectRateLimiter> {
         let (fam, bucket) = family(api);
         // Organizations limits are per organisation, not per account.
-        let key = if fam == "organizations" {
+        let key = if fam.starts_with("organizations:") {
             (String::new(), String::new(), fam)
         } else {
             (account.to_string(), region.to_string(), fam)
@@ -523,6 +539,17 @@ mod tests {
         );
         g.record("1", Some("r"), "ec2:DescribeVpcEndpoints", Outcome::ok());
         assert_eq!(g.ledger()[0].status, CoverageStatus::Throttled);
+    }
+
+    #[test]
+    fn organizations_limits_per_api_the_walk_slowest() {
+        let walk = family("organizations:ListAccountsForParent");
+        let list = family("organizations:ListAccounts");
+        assert_ne!(
+            walk.0,
+            family("organizations:ListOrganizationalUnitsForParent").0
+        );
+        assert!(walk.1.per_second < list.1.per_second);
     }
 
     #[test]

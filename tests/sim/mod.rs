@@ -5,7 +5,8 @@
 //!
 //! - every response waits a latency drawn from [`Latency`];
 //! - AWS's published token buckets (EC2 per account, region and action: 100 burst, 20/s; ELBv2
-//!   per account and region: 40 burst, 10/s; Organizations: 8/s), answered with the real
+//!   per account and region: 40 burst, 10/s; Organizations per API: the OU walk 5/s, ListAccounts
+//!   and tags 8/s — see [`Buckets`]), answered with the real
 //!   throttling codes;
 //! - pages no larger than [`Options::page_cap`] (Organizations: 20, as AWS);
 //! - injected [`Fault`]s: 5xx, stalled bodies, hangs, truncated XML, throttling storms; AssumeRole
@@ -75,7 +76,11 @@ pub struct BucketShape {
 pub struct Buckets {
     pub ec2: BucketShape,
     pub elb: BucketShape,
+    /// Organizations, per API: the OU walk (ListRoots, ListAccountsForParent,
+    /// ListOrganizationalUnitsForParent, DescribeOrganization), each its own bucket.
     pub org: BucketShape,
+    /// Organizations ListAccounts and ListTagsForResource, each its own (larger) bucket.
+    pub org_list: BucketShape,
     pub sts: BucketShape,
 }
 
@@ -90,7 +95,14 @@ impl Default for Buckets {
                 burst: 40.0,
                 per_second: 10.0,
             },
+            // AWS's per-API numbers could not be confirmed from its documentation (see
+            // plaudit's `crawl::api::org_bucket`): the walk at the reported 5/s, ListAccounts
+            // and tags at 8/s, each per API and per organisation.
             org: BucketShape {
+                burst: 5.0,
+                per_second: 5.0,
+            },
+            org_list: BucketShape {
                 burst: 8.0,
                 per_second: 8.0,
             },
@@ -611,8 +623,12 @@ impl http::Handler for Sim {
                 400,
             ),
             "organizations" => (
-                "organizations".into(),
-                b.org,
+                format!("organizations {}", call.action),
+                if matches!(call.action.as_str(), "ListAccounts" | "ListTagsForResource") {
+                    b.org_list
+                } else {
+                    b.org
+                },
                 "TooManyRequestsException",
                 400,
             ),
