@@ -75,7 +75,7 @@ fn main() {
         let mut n = 0;
         for (i, rule) in set.rules().iter().enumerate() {
             let tr = Instant::now();
-            n += eval::run_rule(&store, rule, &gaps, &inv.coverage)
+            n += eval::run_rule(&store, rule, set.budget(), &gaps, &inv.coverage)
                 .expect("rule runs")
                 .len();
             per_rule[i].push(tr.elapsed());

@@ -110,11 +110,12 @@ pub enum Command {
         "  plaudit preflight --config plaudit.yaml --format csv > access.csv"
     ))]
     Preflight(PreflightArgs),
-    /// List the scans recorded in the history
+    /// List the scans recorded in the history, or prune old ones
     #[command(after_help = concat!(
         "Examples:\n",
         "  plaudit history\n",
-        "  plaudit history --state /var/lib/plaudit/history.db --format json"
+        "  plaudit history --state /var/lib/plaudit/history.db --format json\n",
+        "  plaudit history prune --keep 90"
     ))]
     History(HistoryArgs),
     /// What changed between two recorded scans: findings (new, resolved, open, changed) and
@@ -197,9 +198,12 @@ pub struct ExportArgs {
     /// last_seen and waiver_ids
     #[arg(long, value_name = "SCAN")]
     pub scan: Option<i64>,
-    /// The history file [default: ~/.local/share/plaudit/history.db]
+    /// The history file [default: the config's `state`, else ~/.local/share/plaudit/history.db]
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+    /// A config file (for its `state` key)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// The columns to print, in order (comma-separated) [default: all]
     #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
     pub columns: Vec<String>,
@@ -210,11 +214,33 @@ pub struct ExportArgs {
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    /// The history file [default: ~/.local/share/plaudit/history.db]
+    #[command(subcommand)]
+    pub action: Option<HistoryAction>,
+    /// The history file [default: the config's `state`, else ~/.local/share/plaudit/history.db]
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+    /// A config file (for its `state` and `history` keys)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HistoryAction {
+    /// Delete old scans (their findings, ledgers and inventories); open findings keep their
+    /// first-seen dates
+    #[command(
+        after_help = "Examples:\n  plaudit history prune --keep 90\n  plaudit history prune --older-than 365"
+    )]
+    Prune {
+        /// Keep the N most recent scans [config: history.keep_scans]
+        #[arg(long, value_name = "N")]
+        keep: Option<usize>,
+        /// Delete scans that started more than DAYS days ago [config: history.keep_days]
+        #[arg(long, value_name = "DAYS")]
+        older_than: Option<u64>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -225,9 +251,12 @@ pub struct DriftArgs {
     /// The newer scan [default: the last complete scan]
     #[arg(long, value_name = "SCAN")]
     pub to: Option<i64>,
-    /// The history file [default: ~/.local/share/plaudit/history.db]
+    /// The history file [default: the config's `state`, else ~/.local/share/plaudit/history.db]
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+    /// A config file (for its `state` key)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
     /// Write to FILE (atomically) instead of stdout

@@ -11,6 +11,7 @@ use crate::cli::{Cli, Command, ListFormat, QueryArgs, RuleSources, RulesCommand,
 use crate::config::{Config, FailOn};
 use crate::findings::{Severity, Status};
 use crate::history::{self, History, NewScan};
+pub use crate::output::emit;
 use crate::report::{self, PrintOptions, ScanReport, neutralise_formula};
 use crate::rules::{self, RuleSet};
 use crate::store::Store;
@@ -52,6 +53,11 @@ pub fn run(cli: Cli) -> Result<u8> {
             sources,
         }) => waivers_lint(waivers.as_deref(), inventory.as_deref(), &sources),
         Command::Merge { inputs, output } => {
+            if let Some(o) = &output {
+                let ins: Vec<(&str, &Path)> =
+                    inputs.iter().map(|p| ("an input", p.as_path())).collect();
+                crate::output::check_outputs(&[("-o", o)], &ins)?;
+            }
             let mut invs = Vec::new();
             for p in &inputs {
                 invs.push(inventory::load_file(p)?);
@@ -117,6 +123,9 @@ fn load_rules(sources: &RuleSources) -> Result<(Config, RuleSet)> {
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     set.apply_overrides(&cfg.rules, &cfg_name)?;
+    if let Some(secs) = cfg.rule_timeout_seconds {
+        set.set_budget(std::time::Duration::from_secs(secs));
+    }
     if set.is_empty() {
         bail!("no rules to run: the built-in rules are off and no --rules directory has any");
     }
@@ -125,6 +134,47 @@ fn load_rules(sources: &RuleSources) -> Result<(Config, RuleSet)> {
 
 fn scan(args: ScanArgs, color: bool) -> Result<u8> {
     let (cfg, set) = load_rules(&args.sources)?;
+    // Before any long work: every output writable, none of them an input.
+    {
+        let mut outputs: Vec<(&str, &Path)> = Vec::new();
+        if let Some(p) = &args.output {
+            outputs.push(("-o", p));
+        }
+        if let Some(p) = args
+            .save_inventory
+            .as_ref()
+            .filter(|_| args.inventory.is_none())
+        {
+            outputs.push(("--save-inventory", p));
+        }
+        let state = if args.no_history {
+            None
+        } else {
+            state_path(args.state.as_deref(), &cfg).ok()
+        };
+        let mut inputs: Vec<(&str, &Path)> = Vec::new();
+        if let Some(p) = &args.inventory {
+            inputs.push(("--inventory", p));
+        }
+        if let Some(p) = &args.sources.config {
+            inputs.push(("--config", p));
+        }
+        if let Some(p) = args.waivers.as_ref().or(cfg.waivers.as_ref()) {
+            inputs.push(("the waivers file", p));
+        }
+        if let Some(p) = &state {
+            inputs.push(("the history (--state)", p));
+        }
+        let baseline_file = args
+            .baseline
+            .as_deref()
+            .map(Path::new)
+            .filter(|p| p.is_file());
+        if let Some(p) = baseline_file {
+            inputs.push(("--baseline", p));
+        }
+        crate::output::check_outputs(&outputs, &inputs)?;
+    }
     let waivers = match args.waivers.as_ref().or(cfg.waivers.as_ref()) {
         Some(p) => {
             let w = Waivers::load(p)?;
@@ -155,11 +205,16 @@ fn scan(args: ScanArgs, color: bool) -> Result<u8> {
         })?),
         None => None,
     };
+    // Until it is finished, the scan's row says how it ended: interrupted by a signal, or
+    // failed (exit 2) on an error — never left `running`.
+    let mut unfinished = match (&history, scan_id) {
+        (Some(h), Some(id)) => Some(Unfinished::new(h.path().to_path_buf(), id)),
+        _ => None,
+    };
     let started = std::time::Instant::now();
     let inv = match args.inventory.as_deref() {
         Some(p) => inventory::load_file(p)?,
         None => {
-            crate::interrupt::install();
             let inv = crate::crawl::crawl_blocking(&crawl_options(&cfg, &args.crawl))?;
             phase(&started, "crawl finished");
             inv
@@ -215,7 +270,13 @@ fn scan(args: ScanArgs, color: bool) -> Result<u8> {
         },
         &args.columns,
     )?;
-    emit(args.output.as_deref(), |w| printer.print(&report, w))?;
+    // A reader that closed stdout early (`plaudit scan | head`) does not change the verdict:
+    // the scan is still recorded and keeps its exit code.
+    let stdout_closed = match emit(args.output.as_deref(), |w| printer.print(&report, w)) {
+        Ok(()) => false,
+        Err(e) if args.output.is_none() && crate::output::is_broken_pipe(&e) => true,
+        Err(e) => return Err(e),
+    };
     phase(&started, "report written");
     if args.format != report::Format::Table || args.output.is_some() {
         eprintln!("{}", report::summary_line(&report));
@@ -276,8 +337,63 @@ fn scan(args: ScanArgs, color: bool) -> Result<u8> {
         h.finish(id, &inv, &report.findings, code)
             .with_context(|| format!("the report was written, but recording scan {id} failed"))?;
         tracing::info!("recorded as scan {id} in {}", h.path().display());
+        let retention = &cfg.history;
+        if retention.keep_scans.is_some() || retention.keep_days.is_some() {
+            let n = h.prune(retention.keep_scans, retention.keep_days)?;
+            tracing::info!("pruned {n} old scan(s) (history.keep_scans / keep_days)");
+        }
+    }
+    if let Some(u) = unfinished.as_mut() {
+        u.done();
+    }
+    if stdout_closed {
+        tracing::info!("stdout was closed before the report was whole; exit code {code}");
     }
     Ok(code)
+}
+
+/// A scan recorded in the history that has not finished yet. Dropped before [`done`]
+/// (an error returned early), it marks the scan `failed` (exit code 2), or `interrupted` after
+/// a signal; a signal while it lives marks it from the signal handler.
+///
+/// [`done`]: Unfinished::done
+struct Unfinished {
+    path: PathBuf,
+    id: i64,
+    finished: bool,
+}
+
+impl Unfinished {
+    fn new(path: PathBuf, id: i64) -> Unfinished {
+        crate::interrupt::register_scan(path.clone(), id);
+        Unfinished {
+            path,
+            id,
+            finished: false,
+        }
+    }
+
+    fn done(&mut self) {
+        self.finished = true;
+        crate::interrupt::forget_scan();
+    }
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        crate::interrupt::forget_scan();
+        let (status, code) = if crate::interrupt::requested() {
+            ("interrupted", crate::interrupt::exit_code())
+        } else {
+            ("failed", exit::USAGE)
+        };
+        if let Err(e) = history::mark_unfinished(&self.path, self.id, status, code) {
+            tracing::warn!("could not mark scan {} {status}: {e:#}", self.id);
+        }
+    }
 }
 
 /// Logs the end of a step of a scan, with the seconds since the scan started.
@@ -304,7 +420,7 @@ fn load_baseline(
         let h = match history {
             Some(h) => h,
             None => {
-                opened = History::open(&state()?)?;
+                opened = History::open_read_only(&state()?)?;
                 &opened
             }
         };
@@ -347,10 +463,25 @@ fn load_baseline(
 
 fn export(args: crate::cli::ExportArgs) -> Result<u8> {
     use crate::report::export;
+    let cfg = match &args.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    if let Some(o) = &args.output {
+        let state = state_path(args.state.as_deref(), &cfg).ok();
+        let mut ins: Vec<(&str, &Path)> = Vec::new();
+        if let Some(p) = &args.inventory {
+            ins.push(("--inventory", p));
+        }
+        if let Some(p) = &state {
+            ins.push(("the history (--state)", p));
+        }
+        crate::output::check_outputs(&[("-o", o)], &ins)?;
+    }
     let (inv, seen) = match &args.inventory {
         Some(p) => (inventory::load_file(p)?, None),
         None => {
-            let h = History::open(&state_path(args.state.as_deref(), &Config::default())?)?;
+            let h = History::open_read_only(&state_path(args.state.as_deref(), &cfg)?)?;
             let scans: Vec<history::ScanRecord> =
                 h.scans()?.into_iter().filter(|s| s.finished()).collect();
             let target = match args.scan {
@@ -381,8 +512,23 @@ fn export(args: crate::cli::ExportArgs) -> Result<u8> {
 }
 
 fn history_list(args: crate::cli::HistoryArgs) -> Result<u8> {
-    let cfg = Config::default();
-    let h = History::open(&state_path(args.state.as_deref(), &cfg)?)?;
+    let cfg = match &args.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    let state = state_path(args.state.as_deref(), &cfg)?;
+    if let Some(crate::cli::HistoryAction::Prune { keep, older_than }) = args.action {
+        let keep = keep.or(cfg.history.keep_scans);
+        let days = older_than.or(cfg.history.keep_days);
+        let mut h = History::open(&state)?;
+        let n = h.prune(keep, days)?;
+        eprintln!(
+            "pruned {n} scan(s) from `{}`; open findings keep their first-seen dates",
+            state.display()
+        );
+        return Ok(exit::OK);
+    }
+    let h = History::open_read_only(&state)?;
     let scans = h.scans()?;
     let last = scans.last().map(|s| s.id);
     let columns: Vec<String> = [
@@ -407,12 +553,13 @@ fn history_list(args: crate::cli::HistoryArgs) -> Result<u8> {
     let rows: Vec<Vec<String>> = scans
         .iter()
         .map(|s| {
-            let status = if s.finished() {
-                s.status.clone()
-            } else if Some(s.id) == last {
-                "running or interrupted".into()
-            } else {
-                "interrupted".into()
+            // As it happened: complete, incomplete, interrupted (a signal), failed (an
+            // error); a row still `running` is a scan going on now or a process that was
+            // killed outright (SIGKILL, power loss).
+            let status = match s.status.as_str() {
+                "running" if Some(s.id) == last => "running (or killed)".to_string(),
+                "running" => "killed".to_string(),
+                other => other.to_string(),
             };
             vec![
                 s.id.to_string(),
@@ -436,8 +583,15 @@ fn history_list(args: crate::cli::HistoryArgs) -> Result<u8> {
 }
 
 fn drift(args: crate::cli::DriftArgs) -> Result<u8> {
-    let cfg = Config::default();
-    let h = History::open(&state_path(args.state.as_deref(), &cfg)?)?;
+    let cfg = match &args.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    let state = state_path(args.state.as_deref(), &cfg)?;
+    if let Some(o) = &args.output {
+        crate::output::check_outputs(&[("-o", o)], &[("the history (--state)", &state)])?;
+    }
+    let h = History::open_read_only(&state)?;
     let scans = h.scans()?;
     let complete: Vec<&history::ScanRecord> =
         scans.iter().filter(|s| s.status == "complete").collect();
@@ -460,19 +614,22 @@ fn drift(args: crate::cli::DriftArgs) -> Result<u8> {
     for s in [&from, &to] {
         if !s.finished() {
             bail!(
-                "scan {} did not finish (interrupted); pick another (`plaudit history`)",
-                s.id
+                "scan {} did not finish ({}); pick another (`plaudit history`)",
+                s.id,
+                s.status
             );
         }
     }
+    let to_inventory = h.inventory(to.id)?;
     let findings = crate::drift::compare_findings(
         &from,
         &to,
         &h.findings(from.id)?,
         &h.findings(to.id)?,
         &h.gaps(to.id)?,
+        &history::scope_of(&to_inventory),
     );
-    let graph = crate::drift::compare_graph(&h.inventory(from.id)?, &h.inventory(to.id)?);
+    let graph = crate::drift::compare_graph(&h.inventory(from.id)?, &to_inventory);
     let d = crate::drift::Drift {
         from,
         to,
@@ -574,16 +731,19 @@ fn drift(args: crate::cli::DriftArgs) -> Result<u8> {
                             "days",
                         ]);
                     for c in &d.findings {
-                        t.add_row([
-                            c.drift.as_str(),
-                            &c.severity,
-                            &c.rule_id,
-                            &c.account_id,
-                            &c.region,
-                            &c.resource_id,
-                            &c.reason,
-                            &age(c.age_days),
-                        ]);
+                        t.add_row(
+                            [
+                                c.drift.as_str(),
+                                &c.severity,
+                                &c.rule_id,
+                                &c.account_id,
+                                &c.region,
+                                &c.resource_id,
+                                &c.reason,
+                                &age(c.age_days),
+                            ]
+                            .map(|v| report::sanitize(v).into_owned()),
+                        );
                     }
                     writeln!(out, "{t}\n")?;
                 }
@@ -594,14 +754,17 @@ fn drift(args: crate::cli::DriftArgs) -> Result<u8> {
                         .set_width(120)
                         .set_header(["change", "account", "region", "resource", "before", "after"]);
                     for g in &d.graph {
-                        t.add_row([
-                            &g.change,
-                            &g.account_id,
-                            &g.region,
-                            &g.resource_id,
-                            &g.before,
-                            &g.after,
-                        ]);
+                        t.add_row(
+                            [
+                                &g.change,
+                                &g.account_id,
+                                &g.region,
+                                &g.resource_id,
+                                &g.before,
+                                &g.after,
+                            ]
+                            .map(|v| report::sanitize(v).into_owned()),
+                        );
                     }
                     writeln!(out, "{t}")?;
                 }
@@ -741,60 +904,6 @@ fn preflight(args: crate::cli::PreflightArgs) -> Result<u8> {
     })
 }
 
-/// Writes to `path` through a temporary file and a rename (never a half-written file), or to
-/// stdout.
-pub fn emit(path: Option<&Path>, f: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
-    match path {
-        None => {
-            let stdout = std::io::stdout();
-            let mut lock = std::io::BufWriter::new(stdout.lock());
-            f(&mut lock)?;
-            lock.flush()?;
-            Ok(())
-        }
-        // /dev/null, a pipe, a terminal: no temporary file beside them, just write.
-        Some(path) if path.exists() && !path.is_file() => {
-            let file = std::fs::OpenOptions::new()
-                .write(true)
-                .open(path)
-                .with_context(|| format!("cannot write `{}`", path.display()))?;
-            let mut w = std::io::BufWriter::new(file);
-            f(&mut w)?;
-            w.flush()?;
-            Ok(())
-        }
-        Some(path) => {
-            let tmp = tmp_path(path);
-            crate::interrupt::register_temp(tmp.clone());
-            let write = || -> Result<()> {
-                let file = std::fs::File::create(&tmp)
-                    .with_context(|| format!("cannot create `{}`", tmp.display()))?;
-                let mut w = std::io::BufWriter::new(file);
-                f(&mut w)?;
-                let file = w.into_inner().map_err(|e| e.into_error())?;
-                file.sync_all()?;
-                std::fs::rename(&tmp, path)
-                    .with_context(|| format!("cannot write `{}`", path.display()))?;
-                Ok(())
-            };
-            let r = write();
-            if r.is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
-            crate::interrupt::forget_temp(&tmp);
-            r
-        }
-    }
-}
-
-fn tmp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "output".into());
-    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
-}
-
 fn write_stdout(bytes: &[u8]) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(bytes)?;
@@ -846,7 +955,7 @@ fn print_table_like(format: ListFormat, columns: &[String], rows: &[Vec<String>]
                     .set_width(120)
                     .set_header(columns);
                 for r in rows {
-                    t.add_row(r);
+                    t.add_row(r.iter().map(|c| report::sanitize(c).into_owned()));
                 }
                 writeln!(out, "{t}")?;
             }
@@ -992,27 +1101,103 @@ fn rules_test(dir: Option<&Path>) -> Result<u8> {
 fn query(args: QueryArgs) -> Result<u8> {
     let inv = inventory::load_file(&args.inventory)?;
     let store = Store::load(&inv)?;
+    store
+        .check_read_only(&args.sql)
+        .map_err(|m| anyhow::anyhow!("the query is refused: {m}"))?;
     let mut stmt = store.conn().prepare(&args.sql).with_context(
         || "the query does not compile (see `plaudit schema` for tables and views)",
     )?;
     let columns: Vec<String> = stmt.column_names().map(|c| c.to_string()).collect();
     let n = columns.len();
-    let mut rows_out = Vec::new();
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
-        let mut r = Vec::with_capacity(n);
-        for i in 0..n {
-            use rusqlite::types::ValueRef;
-            r.push(match row.get_ref(i)? {
-                ValueRef::Null => String::new(),
-                ValueRef::Integer(v) => v.to_string(),
-                ValueRef::Real(v) => v.to_string(),
-                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-                ValueRef::Blob(b) => format!("<{} bytes>", b.len()),
-            });
+    // Rows are written as they come (CSV, JSON): a query over a large inventory must not
+    // hold its whole result in memory. A table needs its widths first, so it shows the first
+    // QUERY_TABLE_ROWS and says how to get the rest.
+    let mut shown = 0usize;
+    let mut more = false;
+    emit(None, |out| {
+        use rusqlite::types::ValueRef;
+        let mut rows = stmt.query([])?;
+        let text = |v: ValueRef<'_>| match v {
+            ValueRef::Null => String::new(),
+            ValueRef::Integer(v) => v.to_string(),
+            ValueRef::Real(v) => v.to_string(),
+            ValueRef::Text(t) => report::sanitize(&String::from_utf8_lossy(t)).into_owned(),
+            ValueRef::Blob(b) => format!("<{} bytes>", b.len()),
+        };
+        match args.format {
+            ListFormat::Table => {
+                let mut t = Table::new();
+                t.load_style(presets::UTF8_HORIZONTAL_ONLY)
+                    .set_content_arrangement(ContentArrangement::Dynamic)
+                    .set_width(120)
+                    .set_header(&columns);
+                while let Some(row) = rows.next()? {
+                    if shown == QUERY_TABLE_ROWS {
+                        more = true;
+                        break;
+                    }
+                    t.add_row(
+                        (0..n)
+                            .map(|i| row.get_ref(i).map(text))
+                            .collect::<Result<Vec<_>, _>>()?,
+                    );
+                    shown += 1;
+                }
+                writeln!(out, "{t}")?;
+            }
+            ListFormat::Csv => {
+                let mut w = csv::WriterBuilder::new()
+                    .terminator(csv::Terminator::CRLF)
+                    .from_writer(out);
+                w.write_record(&columns)?;
+                while let Some(row) = rows.next()? {
+                    let r: Vec<String> = (0..n)
+                        .map(|i| {
+                            row.get_ref(i).map(|v| match v {
+                                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                                v => text(v),
+                            })
+                        })
+                        .collect::<Result<_, _>>()?;
+                    w.write_record(r.iter().map(|c| neutralise_formula(c).into_owned()))?;
+                }
+                w.flush()?;
+            }
+            ListFormat::Json => {
+                // A JSON array, one object per row, written as the rows come; numbers stay
+                // numbers and NULL is null.
+                write!(out, "[")?;
+                let mut first = true;
+                while let Some(row) = rows.next()? {
+                    let mut obj = serde_json::Map::new();
+                    for (i, c) in columns.iter().enumerate() {
+                        let v = match row.get_ref(i)? {
+                            ValueRef::Null => serde_json::Value::Null,
+                            ValueRef::Integer(v) => v.into(),
+                            ValueRef::Real(v) => serde_json::Number::from_f64(v)
+                                .map(serde_json::Value::Number)
+                                .unwrap_or(serde_json::Value::Null),
+                            ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
+                            ValueRef::Blob(b) => format!("<{} bytes>", b.len()).into(),
+                        };
+                        obj.insert(c.clone(), v);
+                    }
+                    write!(out, "{}\n  ", if first { "" } else { "," })?;
+                    first = false;
+                    serde_json::to_writer(&mut *out, &obj)?;
+                }
+                writeln!(out, "{}]", if first { "" } else { "\n" })?;
+            }
         }
-        rows_out.push(r);
+        Ok(())
+    })?;
+    if more {
+        eprintln!(
+            "the table shows the first {QUERY_TABLE_ROWS} rows; --format csv or json writes every row"
+        );
     }
-    print_table_like(args.format, &columns, &rows_out)?;
     Ok(exit::OK)
 }
+
+/// Rows a `query` table shows at most (CSV and JSON stream every row).
+const QUERY_TABLE_ROWS: usize = 10_000;

@@ -24,6 +24,11 @@ pub struct Config {
     /// Per-rule settings: `enabled`, `severity`, `params`.
     #[serde(default)]
     pub rules: BTreeMap<String, RuleOverride>,
+    /// How long one rule's query may run (1–3,600 s; default 60): past it the rule is
+    /// stopped, reported as an error, and the scan exits 2 after writing the other rules'
+    /// findings.
+    #[serde(default, deserialize_with = "rule_timeout_range")]
+    pub rule_timeout_seconds: Option<u64>,
     /// Default for `--fail-on`.
     #[serde(default)]
     pub fail_on: Option<FailOn>,
@@ -45,6 +50,21 @@ pub struct Config {
     /// A waivers file (`--waivers`): accepted findings with owners and expiry dates.
     #[serde(default)]
     pub waivers: Option<PathBuf>,
+    /// History retention, applied after every recorded scan and by `plaudit history prune`.
+    #[serde(default)]
+    pub history: HistoryConfig,
+}
+
+/// How long the scan history keeps scans; nothing is pruned unless one is set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryConfig {
+    /// Keep the N most recent scans (at least 2: drift compares two).
+    #[serde(default, deserialize_with = "keep_scans_range")]
+    pub keep_scans: Option<usize>,
+    /// Keep scans younger than this many days.
+    #[serde(default, deserialize_with = "keep_days_range")]
+    pub keep_days: Option<u64>,
 }
 
 /// Account selection for live scans. Includes narrow the set (an account must match every
@@ -243,6 +263,15 @@ fn page_size_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i32>
         "crawl.page_size (AWS's MaxResults range for the EC2 listings)",
     )
     .map(|v| v.map(|v| v as i32))
+}
+fn keep_scans_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    ranged_opt(d, 2, 1_000_000, "history.keep_scans").map(|v| v.map(|v| v as usize))
+}
+fn keep_days_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    ranged_opt(d, 1, 36_500, "history.keep_days").map(|v| v.map(|v| v as u64))
+}
+fn rule_timeout_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    ranged_opt(d, 1, 3_600, "rule_timeout_seconds").map(|v| v.map(|v| v as u64))
 }
 fn deadline_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     ranged_opt(d, 1, 604_800, "crawl.deadline_seconds").map(|v| v.map(|v| v as u64))

@@ -90,6 +90,7 @@ pub fn compare_findings(
     before: &[Recorded],
     after: &[Recorded],
     to_gaps: &BTreeSet<(String, String)>,
+    to_scope: &BTreeSet<(String, String)>,
 ) -> Vec<FindingChange> {
     let old: BTreeMap<&str, &Recorded> =
         before.iter().map(|r| (r.fingerprint.as_str(), r)).collect();
@@ -147,7 +148,12 @@ pub fn compare_findings(
             }
             Some(r) => out.push(change(FindingDrift::Resolved, r, Some(p))),
             None => {
-                let gap = to_gaps.contains(&(p.account_id.clone(), p.region.clone()))
+                // Gone only from an account-region the newer scan had in scope and read
+                // completely; a partial scan (--accounts, --regions, a shard) or a gap cannot
+                // tell.
+                let out_of_scope = !to_scope.contains(&(p.account_id.clone(), p.region.clone()));
+                let gap = out_of_scope
+                    || to_gaps.contains(&(p.account_id.clone(), p.region.clone()))
                     || to_gaps.contains(&(p.account_id.clone(), "*".to_string()));
                 let mut c = change(
                     if gap {
@@ -158,7 +164,9 @@ pub fn compare_findings(
                     p,
                     None,
                 );
-                c.reason = if gap {
+                c.reason = if out_of_scope {
+                    "not evaluated: its account-region was not in the newer scan's scope".into()
+                } else if gap {
                     "not evaluated: its account-region could not be read".into()
                 } else {
                     "the resource is gone".into()
@@ -546,7 +554,11 @@ mod tests {
             rec("r|1|us-east-1|new", "fail", "z", Some(2)),
         ];
         let gaps = BTreeSet::from([("2".to_string(), "*".to_string())]);
-        let d = compare_findings(&scan(1), &scan(2), &before, &after, &gaps);
+        let scope = BTreeSet::from([
+            ("1".to_string(), "us-east-1".to_string()),
+            ("2".to_string(), "us-east-1".to_string()),
+        ]);
+        let d = compare_findings(&scan(1), &scan(2), &before, &after, &gaps, &scope);
         let got: BTreeMap<&str, &str> = d
             .iter()
             .map(|c| (c.resource_id.as_str(), c.drift.as_str()))
@@ -565,5 +577,15 @@ mod tests {
         assert_eq!(changed.before.as_deref(), Some("high: x"));
         let open = d.iter().find(|c| c.resource_id == "open").unwrap();
         assert_eq!(open.age_days, Some(10.0));
+    }
+
+    #[test]
+    fn a_finding_outside_the_newer_scans_scope_is_unverified_not_resolved() {
+        let before = vec![rec("r|3|eu-west-1|elsewhere", "fail", "x", Some(1))];
+        let scope = BTreeSet::from([("1".to_string(), "us-east-1".to_string())]);
+        let d = compare_findings(&scan(1), &scan(2), &before, &[], &BTreeSet::new(), &scope);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].drift.as_str(), "unverified");
+        assert!(d[0].reason.contains("scope"), "{}", d[0].reason);
     }
 }

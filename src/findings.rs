@@ -132,11 +132,24 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// Stable identity across scans: rule + account + region + resource.
+    /// Stable identity across scans: rule + account + region + resource, joined with `|`.
+    /// A `|` or `\` inside a field is escaped with `\`, so two different findings never share
+    /// a fingerprint (a crafted resource id `a|b` could otherwise stand in for another
+    /// finding); fields without either — every real AWS id — read as before.
     pub fn fingerprint(&self) -> String {
+        fn part(s: &str) -> std::borrow::Cow<'_, str> {
+            if s.contains(['|', '\\']) {
+                s.replace('\\', "\\\\").replace('|', "\\|").into()
+            } else {
+                s.into()
+            }
+        }
         format!(
             "{}|{}|{}|{}",
-            self.rule_id, self.account_id, self.region, self.resource_id
+            part(&self.rule_id),
+            part(&self.account_id),
+            part(&self.region),
+            part(&self.resource_id)
         )
     }
 
@@ -163,5 +176,30 @@ mod tests {
         assert!(Severity::Low > Severity::Info);
         assert_eq!("HIGH".parse::<Severity>().unwrap(), Severity::High);
         assert!("urgent".parse::<Severity>().is_err());
+    }
+
+    #[test]
+    fn fingerprints_never_collide() {
+        let f = |account: &str, resource: &str| Finding {
+            rule_id: "r".into(),
+            title: String::new(),
+            severity: Severity::High,
+            status: Status::Fail,
+            account_id: account.into(),
+            region: "us-east-1".into(),
+            resource_type: String::new(),
+            resource_id: resource.into(),
+            resource_arn: String::new(),
+            reason: String::new(),
+            path: None,
+            waiver_id: None,
+        };
+        // Joined naively, both read `r|1|us-east-1|x|y`.
+        let a = f("1", "x|y");
+        let mut b = f("1", "y");
+        b.region = "us-east-1|x".into();
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        assert_ne!(f("1", "a\\|b").fingerprint(), f("1", "a|b").fingerprint());
+        assert_eq!(f("1", "vpce-1").fingerprint(), "r|1|us-east-1|vpce-1");
     }
 }

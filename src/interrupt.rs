@@ -1,9 +1,12 @@
-//! Ctrl-C. During a crawl the first Ctrl-C cancels it: the crawl returns [`Interrupted`] with
-//! what it had done, and nothing is written. Outside a crawl (evaluating, writing) it removes
-//! any output file being written and exits at once. A second Ctrl-C always exits at once.
-//! Either way no half-written output is left behind: outputs go to a temporary file that is
-//! renamed into place only when complete, and temporary files are registered here so they
-//! can be removed on the way out.
+//! Ctrl-C (SIGINT) and SIGTERM (ECS, systemd, `timeout`, Kubernetes), for every command.
+//! During a crawl the first signal cancels it: the crawl returns [`Interrupted`] with what it
+//! had done, and nothing is written. Elsewhere (evaluating, writing) the signal removes any
+//! output being written, marks the scan being recorded as interrupted in the history, says so
+//! and exits at once. A second signal always exits at once. Either way no half-written output
+//! is left behind: outputs go to a temporary file that is renamed into place only when
+//! complete, and temporary files are registered here so they can be removed on the way out.
+//! The exit code is 130 after SIGINT and 143 after SIGTERM (128 + the signal, as shells report
+//! it).
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -11,19 +14,26 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use tokio::sync::Notify;
 
-/// Exit code after an interruption (128 + SIGINT, as shells report it).
+/// Exit code after Ctrl-C (128 + SIGINT, as shells report it).
 pub const EXIT_CODE: u8 = 130;
+/// Exit code after SIGTERM (128 + 15).
+pub const EXIT_CODE_TERM: u8 = 143;
 
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 static SIGNALS: AtomicU8 = AtomicU8::new(0);
+/// The last signal received: 2 (SIGINT) or 15 (SIGTERM); 0 before any.
+static LAST: AtomicU8 = AtomicU8::new(0);
+/// The scan being recorded in a history file, to be marked interrupted on the way out.
+static SCAN: Mutex<Option<(PathBuf, i64)>> = Mutex::new(None);
 static CRAWLING: AtomicBool = AtomicBool::new(false);
 static NOTIFY: Notify = Notify::const_new();
 static TEMP_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-/// The crawl was cancelled by Ctrl-C.
+/// The crawl was cancelled by Ctrl-C or SIGTERM.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "interrupted: {accounts_done} of {accounts} accounts crawled ({requests} requests); nothing was written"
+    "interrupted ({}): {accounts_done} of {accounts} accounts crawled ({requests} requests); nothing was written",
+    signal_name()
 )]
 pub struct Interrupted {
     pub accounts_done: u64,
@@ -31,8 +41,25 @@ pub struct Interrupted {
     pub requests: u64,
 }
 
-/// Starts listening for Ctrl-C (once per process), on a thread of its own so that it works
-/// whatever runtime is or is not running.
+/// The exit code the last signal earns: 143 after SIGTERM, else 130.
+pub fn exit_code() -> u8 {
+    if LAST.load(Ordering::SeqCst) == 15 {
+        EXIT_CODE_TERM
+    } else {
+        EXIT_CODE
+    }
+}
+
+fn signal_name() -> &'static str {
+    if LAST.load(Ordering::SeqCst) == 15 {
+        "SIGTERM"
+    } else {
+        "Ctrl-C"
+    }
+}
+
+/// Starts listening for Ctrl-C and SIGTERM (once per process), on a thread of its own so that
+/// it works whatever runtime is or is not running.
 pub fn install() {
     if INSTALLED.swap(true, Ordering::SeqCst) {
         return;
@@ -45,10 +72,26 @@ pub fn install() {
             return;
         };
         rt.block_on(async {
+            #[cfg(unix)]
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(t) => t,
+                    Err(_) => return,
+                };
             loop {
-                if tokio::signal::ctrl_c().await.is_err() {
-                    return;
-                }
+                #[cfg(unix)]
+                let which = tokio::select! {
+                    r = tokio::signal::ctrl_c() => { if r.is_err() { return; } 2 }
+                    r = term.recv() => { if r.is_none() { return; } 15 }
+                };
+                #[cfg(not(unix))]
+                let which = {
+                    if tokio::signal::ctrl_c().await.is_err() {
+                        return;
+                    }
+                    2
+                };
+                LAST.store(which, Ordering::SeqCst);
                 on_signal();
             }
         });
@@ -61,13 +104,52 @@ pub fn install() {
 fn on_signal() {
     let n = SIGNALS.fetch_add(1, Ordering::SeqCst) + 1;
     if n == 1 && CRAWLING.load(Ordering::SeqCst) {
-        eprintln!("\nstopping (Ctrl-C again to quit at once)…");
+        eprintln!(
+            "\n{}: stopping the crawl (again to quit at once)…",
+            signal_name()
+        );
         NOTIFY.notify_waiters();
         return;
     }
-    remove_temp_files();
-    eprintln!("\ninterrupted; nothing was written");
-    std::process::exit(i32::from(EXIT_CODE));
+    let removed = remove_temp_files();
+    let recorded = mark_scan_interrupted();
+    eprintln!(
+        "\ninterrupted ({}){}{}",
+        signal_name(),
+        if removed > 0 {
+            "; the output being written was removed"
+        } else {
+            "; no output was written"
+        },
+        if recorded {
+            "; the history records the scan as interrupted"
+        } else {
+            ""
+        }
+    );
+    std::process::exit(i32::from(exit_code()));
+}
+
+/// Marks the scan being recorded (if any) as interrupted in its history.
+fn mark_scan_interrupted() -> bool {
+    let scan = SCAN.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match scan {
+        Some((path, id)) => {
+            crate::history::mark_unfinished(&path, id, "interrupted", exit_code()).is_ok()
+        }
+        None => false,
+    }
+}
+
+/// Registers the scan being recorded in the history at `path`, so that a signal marks it
+/// interrupted; [`forget_scan`] when it is finished.
+pub fn register_scan(path: PathBuf, id: i64) {
+    *SCAN.lock().unwrap_or_else(|e| e.into_inner()) = Some((path, id));
+}
+
+/// The scan was finished (or marked) by its command.
+pub fn forget_scan() {
+    *SCAN.lock().unwrap_or_else(|e| e.into_inner()) = None;
 }
 
 /// Whether Ctrl-C was pressed.
@@ -124,12 +206,14 @@ pub fn forget_temp(path: &std::path::Path) {
         .retain(|p| p != path);
 }
 
-fn remove_temp_files() {
+fn remove_temp_files() -> usize {
+    let mut n = 0;
     for p in TEMP_FILES
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .drain(..)
     {
-        let _ = std::fs::remove_file(p);
+        n += usize::from(std::fs::remove_file(p).is_ok());
     }
+    n
 }

@@ -17,6 +17,7 @@ pub mod findings;
 pub mod history;
 pub mod interrupt;
 pub mod inventory;
+pub mod output;
 pub mod report;
 pub mod rules;
 pub mod store;

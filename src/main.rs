@@ -12,6 +12,9 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = plaudit::cli::Cli::parse();
+    // Ctrl-C and SIGTERM, for every command: outputs being written are removed, a scan being
+    // recorded is marked interrupted, and the exit code is 130 or 143.
+    plaudit::interrupt::install();
     {
         use std::io::IsTerminal;
         let ansi = cli.color.enabled(std::io::stderr().is_terminal());
@@ -19,33 +22,24 @@ fn main() -> ExitCode {
     }
     match plaudit::commands::run(cli) {
         Ok(code) => ExitCode::from(code),
-        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if plaudit::output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e)
             if e.downcast_ref::<plaudit::interrupt::Interrupted>()
                 .is_some() =>
         {
             eprintln!("{e}");
-            ExitCode::from(plaudit::interrupt::EXIT_CODE)
+            ExitCode::from(plaudit::interrupt::exit_code())
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Messages may quote inventory data (ids, names) from accounts plaudit does not
+            // control: no control characters reach the terminal.
+            eprintln!(
+                "error: {}",
+                plaudit::report::sanitize_message(&format!("{e:#}"))
+            );
             ExitCode::from(plaudit::exit::USAGE)
         }
     }
-}
-
-/// `plaudit scan | head` closes our stdout early: that is not an error.
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    use std::io::ErrorKind::BrokenPipe;
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == BrokenPipe)
-            || c.downcast_ref::<csv::Error>().is_some_and(
-                |e| matches!(e.kind(), csv::ErrorKind::Io(io) if io.kind() == BrokenPipe),
-            )
-            || c.downcast_ref::<serde_json::Error>()
-                .is_some_and(|e| e.io_error_kind() == Some(BrokenPipe))
-    })
 }
 
 /// Logs go to stderr, never stdout (which may carry CSV or JSON), as JSON lines when stdout

@@ -1075,3 +1075,340 @@ fn no_history_needs_no_home_and_recording_without_one_says_how() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("set --state"));
 }
+
+/// A rule in a user directory (its tests directory is not needed to load it).
+fn rule_dir(query: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("my-rule.yaml"),
+        format!(
+            "id: my-rule\ntitle: t\nseverity: low\nresource: vpc\ndescription: {{what: a, why: b, fix: c}}\nquery: |\n  {}\n",
+            query.replace('\n', "\n  ")
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn a_rule_that_writes_is_refused_with_its_file_and_line() {
+    for sql in [
+        "UPDATE endpoint_services SET private_dns_state = 'verified' RETURNING account_id, region, service_id AS resource_id, '' AS resource_arn, 'pass' AS status, '' AS reason",
+        "DELETE FROM endpoint_services RETURNING account_id, region, service_id AS resource_id, '' AS resource_arn, 'pass' AS status, '' AS reason",
+        "WITH x AS (SELECT 1) INSERT INTO accounts SELECT * FROM accounts RETURNING account_id, '' AS region, '' AS resource_id, '' AS resource_arn, 'pass' AS status, '' AS reason",
+    ] {
+        let dir = rule_dir(sql);
+        let (code, out, err) = stdout_of(
+            plaudit()
+                .args(["scan", "--no-history", "--inventory"])
+                .arg(demo())
+                .arg("--rules")
+                .arg(dir.path()),
+        );
+        assert_eq!(code, 2, "{sql}: {out}");
+        assert!(out.is_empty());
+        assert!(
+            err.contains("my-rule.yaml") && err.contains("line 6") && err.contains("read-only"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn query_is_read_only_and_cannot_write_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let stolen = dir.path().join("copy.db");
+    for sql in [
+        format!("VACUUM INTO '{}'", stolen.display()),
+        format!("ATTACH DATABASE '{}' AS x", stolen.display()),
+        "PRAGMA query_only = OFF".to_string(),
+        "UPDATE accounts SET status = 'ACTIVE' RETURNING *".to_string(),
+        "SELECT 1; DELETE FROM accounts".to_string(),
+    ] {
+        let (code, _, err) = stdout_of(
+            plaudit()
+                .args(["query", "--inventory"])
+                .arg(demo())
+                .arg(&sql),
+        );
+        assert_eq!(code, 2, "{sql} was accepted");
+        assert!(!err.is_empty());
+        assert!(!stolen.exists(), "{sql} wrote a file");
+    }
+    // JSON keeps numbers as numbers and NULL as null, row by row.
+    let (code, out, _) = stdout_of(plaudit().args([
+        "query",
+        "--format",
+        "json",
+        "--inventory",
+        demo().to_str().unwrap(),
+        "SELECT 1 AS n, 1.5 AS x, NULL AS z, 'a' AS s",
+    ]));
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!([{"n": 1, "x": 1.5, "z": null, "s": "a"}])
+    );
+}
+
+#[test]
+fn a_runaway_rule_is_stopped_by_its_time_budget() {
+    let dir = rule_dir(
+        "WITH RECURSIVE forever(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM forever)\nSELECT '1' AS account_id, 'r' AS region, n AS resource_id, '' AS resource_arn, 'pass' AS status, '' AS reason FROM forever WHERE n < 0",
+    );
+    let elsewhere = tempfile::tempdir().unwrap();
+    let cfg = elsewhere.path().join("plaudit.yaml");
+    std::fs::write(&cfg, "rule_timeout_seconds: 1\n").unwrap();
+    let out_file = elsewhere.path().join("report.json");
+    let t = std::time::Instant::now();
+    let (code, _, err) = stdout_of(
+        plaudit()
+            .args(["scan", "--no-history", "--format", "json", "--inventory"])
+            .arg(demo())
+            .arg("--rules")
+            .arg(dir.path())
+            .arg("--config")
+            .arg(&cfg)
+            .arg("-o")
+            .arg(&out_file),
+    );
+    assert!(t.elapsed() < std::time::Duration::from_secs(30), "{err}");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("my-rule") && err.contains("time budget of 1 s"),
+        "{err}"
+    );
+    // The other rules' findings are written.
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap()).unwrap();
+    assert!(v["findings"].as_array().unwrap().len() > 10);
+}
+
+#[test]
+fn a_rule_param_override_of_the_wrong_type_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("plaudit.yaml");
+    std::fs::write(
+        &cfg,
+        "rules:\n  orphaned-connection:\n    params:\n      max_pending_days: \"14 days\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = stdout_of(
+        plaudit()
+            .args(["scan", "--no-history", "--inventory"])
+            .arg(demo())
+            .arg("--config")
+            .arg(&cfg),
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("config `")
+            && err.contains("plaudit.yaml")
+            && err.contains("rules.orphaned-connection.params.max_pending_days")
+            && err.contains("whole number"),
+        "{err}"
+    );
+    assert!(!err.contains("rule file"), "{err}");
+}
+
+#[test]
+fn an_output_never_replaces_an_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = dir.path().join("inv.json");
+    std::fs::copy(demo(), &inv).unwrap();
+    let before = std::fs::read(&inv).unwrap();
+    let (code, _, err) = stdout_of(
+        plaudit()
+            .args(["scan", "--no-history", "--format", "json", "--inventory"])
+            .arg(&inv)
+            .arg("-o")
+            .arg(dir.path().join(".").join("inv.json")),
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("same file"), "{err}");
+    assert_eq!(std::fs::read(&inv).unwrap(), before);
+
+    // An unwritable output is found before a crawl starts (no AWS is contacted: the error
+    // is about the output, not credentials).
+    let (code, _, err) = stdout_of(
+        plaudit()
+            .env("AWS_ACCESS_KEY_ID", "x")
+            .env("AWS_SECRET_ACCESS_KEY", "x")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .args(["scan", "--no-history", "-o"])
+            .arg(dir.path().join("no-such-dir").join("r.json")),
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no-such-dir") && !err.contains("credentials"),
+        "{err}"
+    );
+
+    // merge -o onto one of its inputs.
+    let (code, _, err) = stdout_of(plaudit().arg("merge").arg(&inv).arg("-o").arg(&inv));
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(std::fs::read(&inv).unwrap(), before);
+}
+
+#[test]
+fn a_closed_stdout_keeps_the_verdict_and_records_the_scan() {
+    use std::io::Read;
+    use std::process::{Command as Std, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("history.db");
+    let mut child = Std::new(assert_cmd::cargo::cargo_bin("plaudit"))
+        .args(["scan", "--format", "json", "--state"])
+        .arg(&state)
+        .arg("--inventory")
+        .arg(demo())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(3), "the demo is incomplete: {err}");
+    let (_, out, _) = stdout_of(
+        plaudit()
+            .args(["history", "--format", "json", "--state"])
+            .arg(&state),
+    );
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["status"], "incomplete", "{v}");
+}
+
+#[test]
+fn sigterm_removes_the_output_and_marks_the_scan_interrupted() {
+    use std::process::{Command as Std, Stdio};
+    let dir = rule_dir(
+        "WITH RECURSIVE forever(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM forever)\nSELECT '1' AS account_id, 'r' AS region, n AS resource_id, '' AS resource_arn, 'pass' AS status, '' AS reason FROM forever WHERE n < 0",
+    );
+    let state = dir.path().join("history.db");
+    let out_file = dir.path().join("out").join("report.json");
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    let child = Std::new(assert_cmd::cargo::cargo_bin("plaudit"))
+        .args(["scan", "--format", "json", "--state"])
+        .arg(&state)
+        .arg("--inventory")
+        .arg(demo())
+        .arg("--rules")
+        .arg(dir.path())
+        .arg("-o")
+        .arg(&out_file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let pid = child.id() as i32;
+    // SAFETY: sending a signal to the child this test started.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{err}");
+    assert!(err.contains("SIGTERM"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("out")).unwrap().collect();
+    assert!(left.is_empty(), "nothing is left behind: {left:?}");
+    let (_, hist, _) = stdout_of(
+        plaudit()
+            .args(["history", "--format", "json", "--state"])
+            .arg(&state),
+    );
+    let v: Value = serde_json::from_str(&hist).unwrap();
+    assert_eq!(v[0]["status"], "interrupted", "{v}");
+    assert_eq!(v[0]["exit"], "143", "{v}");
+}
+
+#[test]
+fn a_scan_that_fails_is_recorded_as_failed_not_interrupted() {
+    let dir = rule_dir(
+        "SELECT '1' AS account_id, 'r' AS region, 'x' AS resource_id, '' AS resource_arn, 'maybe' AS status, '' AS reason",
+    );
+    let state = dir.path().join("history.db");
+    let (code, _, _) = stdout_of(
+        plaudit()
+            .args(["scan", "--state"])
+            .arg(&state)
+            .arg("--inventory")
+            .arg(demo())
+            .arg("--rules")
+            .arg(dir.path()),
+    );
+    assert_eq!(code, 2);
+    let (_, hist, _) = stdout_of(
+        plaudit()
+            .args(["history", "--format", "json", "--state"])
+            .arg(&state),
+    );
+    let v: Value = serde_json::from_str(&hist).unwrap();
+    assert_eq!(v[0]["status"], "failed", "{v}");
+}
+
+#[test]
+fn terminal_tables_never_pass_control_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut inv = demo_json();
+    // A hostile name where a resource id goes: clear screen, set the title, an OSC 8 link.
+    let evil = "vpce-\u{1b}[2J\u{1b}]0;pwned\u{7}\u{1b}]8;;http://x\u{1b}\\link";
+    let svc = &mut inv["accounts"][1]["regions"][0]["endpoint_services"][0];
+    svc["id"] = Value::String(evil.into());
+    let p = dir.path().join("evil.json");
+    std::fs::write(&p, serde_json::to_string(&inv).unwrap()).unwrap();
+    let (_, out, err) = stdout_of(
+        plaudit()
+            .args([
+                "scan",
+                "--no-history",
+                "--show-pass",
+                "--color",
+                "never",
+                "--inventory",
+            ])
+            .arg(&p),
+    );
+    assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out}");
+    assert!(
+        out.contains("\\u{1b}"),
+        "the escape is shown, not run: {out}{err}"
+    );
+}
+
+#[test]
+fn inventories_are_bounded_and_duplicate_ids_are_named() {
+    let (code, _, err) = stdout_of(plaudit().env("PLAUDIT_MAX_INVENTORY_MB", "1").args([
+        "scan",
+        "--no-history",
+        "--inventory",
+        "/dev/zero",
+    ]));
+    assert_eq!(code, 2);
+    assert!(err.contains("larger than 1 MB"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut inv = demo_json();
+    let lb = inv["accounts"][1]["regions"][0]["load_balancers"][0].clone();
+    inv["accounts"][1]["regions"][0]["load_balancers"]
+        .as_array_mut()
+        .unwrap()
+        .push(lb.clone());
+    let p = dir.path().join("dup.json");
+    std::fs::write(&p, serde_json::to_string(&inv).unwrap()).unwrap();
+    let (code, _, err) = stdout_of(
+        plaudit()
+            .args(["scan", "--no-history", "--inventory"])
+            .arg(&p),
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("appears twice") && err.contains(lb["arn"].as_str().unwrap()),
+        "{err}"
+    );
+}

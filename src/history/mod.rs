@@ -36,7 +36,7 @@ CREATE TABLE scans (
     tool_version   TEXT NOT NULL,
     ruleset_hash   TEXT NOT NULL,
     source         TEXT NOT NULL,           -- 'crawl' or the inventory file scanned
-    status         TEXT NOT NULL,           -- running | complete | incomplete
+    status         TEXT NOT NULL,           -- running | complete | incomplete | interrupted | failed
     exit_code      INTEGER,
     accounts       INTEGER,
     account_regions INTEGER,
@@ -92,7 +92,9 @@ pub struct ScanRecord {
     pub tool_version: String,
     pub ruleset_hash: String,
     pub source: String,
-    /// `running` (still going, or killed: see `interrupted`), `complete`, `incomplete`.
+    /// `running` (still going, or killed without a chance to say so), `complete`,
+    /// `incomplete` (coverage gaps), `interrupted` (Ctrl-C or SIGTERM), `failed` (an error,
+    /// exit code 2).
     pub status: String,
     pub exit_code: Option<i64>,
     pub accounts: Option<i64>,
@@ -104,10 +106,114 @@ pub struct ScanRecord {
 }
 
 impl ScanRecord {
-    /// Finished, complete or not.
+    /// Finished with a report, complete or not (not running, interrupted or failed).
     pub fn finished(&self) -> bool {
-        self.status != "running"
+        matches!(self.status.as_str(), "complete" | "incomplete")
     }
+}
+
+impl History {
+    /// Deletes finished scans beyond the `keep` most recent and older than `older_than_days`
+    /// (both limits apply when both are given), with their findings, ledgers and
+    /// inventories; a running scan is never deleted. Open findings keep their first-seen
+    /// scan and date (held apart, in `open_findings`). Returns how many scans went.
+    pub fn prune(&mut self, keep: Option<usize>, older_than_days: Option<u64>) -> Result<usize> {
+        if keep.is_none() && older_than_days.is_none() {
+            bail!(
+                "say what to keep: --keep N and/or --older-than DAYS (or `history` in the config)"
+            );
+        }
+        let cutoff = older_than_days.map(|d| {
+            (Utc::now() - chrono::Duration::days(d as i64))
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        });
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let n = tx.execute(
+            "DELETE FROM scans WHERE status <> 'running'
+               AND (?1 IS NULL OR id NOT IN (SELECT id FROM scans ORDER BY id DESC LIMIT ?1))
+               AND (?2 IS NULL OR started_at < ?2)",
+            params![keep.map(|k| k as i64), cutoff],
+        )?;
+        tx.commit()?;
+        if n > 0 {
+            // Give the space back (a 1,000-account scan holds ~150 MB).
+            self.conn.execute_batch("VACUUM")?;
+        }
+        Ok(n)
+    }
+}
+
+/// Refuses, without writing to it, a database that is not a plaudit history: one with tables
+/// but no plaudit schema version, one without a `scans` table, or one from a newer plaudit.
+fn check_is_history(conn: &Connection, path: &Path) -> Result<()> {
+    let not_ours = || {
+        anyhow::anyhow!(
+            "`{}` is not a plaudit history (it was left untouched); name another file with \
+             --state",
+            path.display()
+        )
+    };
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|_| not_ours())?;
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|_| not_ours())?;
+    let has_scans: bool = conn
+        .query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'scans'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|_| not_ours())?;
+    if version > MIGRATIONS.len() as i64 {
+        bail!(
+            "the history `{}` has schema version {version}, newer than this plaudit knows ({}); \
+             use a newer plaudit or another --state file (it was left untouched)",
+            path.display(),
+            MIGRATIONS.len()
+        );
+    }
+    if (version == 0 && tables > 0) || (version > 0 && !has_scans) {
+        return Err(not_ours());
+    }
+    Ok(())
+}
+
+/// A scan's scope: the (account, region) pairs its inventory holds, the only ones where it can
+/// tell that a finding is gone.
+pub fn scope_of(inv: &Inventory) -> BTreeSet<(String, String)> {
+    inv.accounts
+        .iter()
+        .flat_map(|a| {
+            a.regions
+                .iter()
+                .map(move |r| (a.id.clone(), r.name.clone()))
+        })
+        .collect()
+}
+
+/// Marks a scan that is still `running` as `interrupted` or `failed`, with its exit code, on a
+/// connection of its own (from a signal handler, or as an error unwinds). A scan that already
+/// finished is left as it is.
+pub fn mark_unfinished(path: &Path, id: i64, status: &str, exit_code: u8) -> Result<()> {
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute(
+        "UPDATE scans SET status = ?2, finished_at = ?3, exit_code = ?4
+         WHERE id = ?1 AND status = 'running'",
+        params![id, status, now(), i64::from(exit_code)],
+    )?;
+    Ok(())
 }
 
 /// A finding as recorded, with when it was first seen failing.
@@ -154,7 +260,9 @@ fn now() -> String {
 }
 
 impl History {
-    /// Opens (creating it and its directory if needed) and migrates the history file.
+    /// Opens (creating it and its directory if needed) and migrates the history file. A
+    /// file that is not a plaudit history (another application's SQLite database, or a
+    /// history from a newer plaudit) is refused before anything in it is touched.
     pub fn open(path: &Path) -> Result<History> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -162,8 +270,10 @@ impl History {
         }
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open the history `{}`", path.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .context("setting the history's busy timeout")?;
+        check_is_history(&conn, path)?;
         let setup = || -> rusqlite::Result<()> {
-            conn.busy_timeout(std::time::Duration::from_secs(30))?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "foreign_keys", "ON")?;
             conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -181,6 +291,40 @@ impl History {
         };
         h.migrate()?;
         Ok(h)
+    }
+
+    /// Opens an existing history for reading only (`history`, `drift`, `export`): a
+    /// read-only copy works, nothing is created, migrated or switched to WAL.
+    pub fn open_read_only(path: &Path) -> Result<History> {
+        if !path.exists() {
+            bail!(
+                "no history at `{}`: record scans first (`plaudit scan`), or name the file \
+                 with --state",
+                path.display()
+            );
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("cannot open the history `{}`", path.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .context("setting the history's busy timeout")?;
+        check_is_history(&conn, path)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap_or(0);
+        if version < MIGRATIONS.len() as i64 {
+            bail!(
+                "the history `{}` is from an older plaudit (schema version {version}); record \
+                 a scan with this plaudit to upgrade it",
+                path.display()
+            );
+        }
+        Ok(History {
+            conn,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -286,9 +430,21 @@ impl History {
                 ])?;
             }
         }
+        // This scan's scope: the account-regions its inventory holds. A partial scan (one
+        // account, --regions, a shard, a subset inventory) closes nothing outside it.
+        tx.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS scope_now (account_id TEXT NOT NULL, region TEXT NOT NULL);
+             DELETE FROM temp.scope_now;",
+        )?;
+        {
+            let mut ins = tx.prepare("INSERT INTO temp.scope_now VALUES (?1, ?2)")?;
+            for (a, r) in scope_of(inv) {
+                ins.execute(params![a, r])?;
+            }
+        }
         // Open findings (a waived finding still fails: it stays open): failing now and not yet
-        // open → first seen now; open and now passing,
-        // or gone from an account-region this scan did read → resolved.
+        // open → first seen now; open and now passing, or gone from an account-region this
+        // scan had in scope and read completely → resolved. Anything else stays open.
         tx.execute(
             "INSERT INTO open_findings (fingerprint, account_id, region, first_seen_scan, first_seen_at)
              SELECT fingerprint, account_id, region, ?1, ?2 FROM findings
@@ -305,6 +461,8 @@ impl History {
             &format!(
                 "DELETE FROM open_findings AS o
              WHERE NOT EXISTS (SELECT 1 FROM findings f WHERE f.scan_id = ?1 AND f.fingerprint = o.fingerprint)
+               AND EXISTS (SELECT 1 FROM temp.scope_now s
+                     WHERE s.account_id = o.account_id AND s.region = o.region)
                AND NOT EXISTS (SELECT 1 FROM coverage c WHERE c.scan_id = ?1
                      AND c.status NOT IN ({not_gaps})
                      AND c.account_id = o.account_id AND (c.region = o.region OR c.region = '*'))",

@@ -175,3 +175,26 @@ fn a_newer_schema_is_refused() {
     );
     assert!(e.contains("junk.db"), "{e}");
 }
+
+#[test]
+fn a_partial_scan_closes_nothing_outside_its_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = History::open(&dir.path().join("h.db")).unwrap();
+    let (a, b) = ("111111111111", "222222222222");
+    let s1 = record(
+        &mut h,
+        &inv(None),
+        &[f(a, "x", Status::Fail), f(b, "y", Status::Fail)],
+    );
+    // A scan of account A alone (`--accounts`, a shard, a subset inventory).
+    let mut only_a = inv(None);
+    only_a.accounts.retain(|x| x.id == a);
+    record(&mut h, &only_a, &[f(a, "x", Status::Fail)]);
+    // B's finding was not looked at: still open, still first seen in scan 1.
+    let s3 = record(
+        &mut h,
+        &inv(None),
+        &[f(a, "x", Status::Fail), f(b, "y", Status::Fail)],
+    );
+    assert_eq!(first_seen(&h, s3, "y"), Some(s1));
+}

@@ -33,12 +33,43 @@ pub enum InventoryError {
     Invalid { path: PathBuf, message: String },
 }
 
-/// Reads and validates an inventory file.
+/// The largest inventory file read: 2 GiB. A 10,000-account organisation saves a few hundred
+/// MB; anything near the cap is not an inventory (or is `/dev/zero`). `PLAUDIT_MAX_INVENTORY_MB`
+/// changes it.
+pub const MAX_INVENTORY_BYTES: u64 = 2 << 30;
+
+fn max_inventory_bytes() -> u64 {
+    std::env::var("PLAUDIT_MAX_INVENTORY_MB")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|mb| mb.saturating_mul(1 << 20))
+        .unwrap_or(MAX_INVENTORY_BYTES)
+}
+
+/// Reads and validates an inventory file, refusing one larger than the cap
+/// ([`MAX_INVENTORY_BYTES`]) before reading more than that.
 pub fn load_file(path: &Path) -> Result<Inventory, InventoryError> {
-    let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
+    use std::io::Read;
+    let read_err = |source| InventoryError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let cap = max_inventory_bytes();
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let mut text = String::new();
+    file.take(cap + 1)
+        .read_to_string(&mut text)
+        .map_err(read_err)?;
+    if text.len() as u64 > cap {
+        return Err(InventoryError::Invalid {
+            path: path.to_path_buf(),
+            message: format!(
+                "larger than {} MB, the most plaudit reads (PLAUDIT_MAX_INVENTORY_MB raises it); \
+                 is it an inventory?",
+                cap >> 20
+            ),
+        });
+    }
     parse_json(&text, path)
 }
 
@@ -88,6 +119,7 @@ fn strip_position(msg: &str) -> String {
 /// Consistency checks that serde cannot express. Returns the first problem found, naming the
 /// account, region and resource.
 pub fn validate(inv: &Inventory) -> Result<(), String> {
+    unique_ids(inv)?;
     let mut accounts = HashSet::new();
     for acct in &inv.accounts {
         if !accounts.insert(acct.id.as_str()) {
@@ -138,9 +170,90 @@ pub fn validate(inv: &Inventory) -> Result<(), String> {
     Ok(())
 }
 
+/// Resource ids that are unique in AWS (an ARN, a `vpce-…` or `vpce-svc-…` id) appear once in
+/// the whole inventory, and per account-region ids (VPCs, subnets, security groups) once
+/// there: a crafted or badly merged inventory is refused with the id and both places, not
+/// with a database constraint error.
+fn unique_ids(inv: &Inventory) -> Result<(), String> {
+    use std::collections::HashMap;
+    let mut global: HashMap<(&str, &str), (&str, &str)> = HashMap::new();
+    for a in &inv.accounts {
+        for r in &a.regions {
+            let place = (a.id.as_str(), r.name.as_str());
+            let mut local: HashSet<(&str, &str)> = HashSet::new();
+            let ids = r
+                .endpoint_services
+                .iter()
+                .map(|x| ("endpoint service", x.id.as_str()))
+                .chain(
+                    r.vpc_endpoints
+                        .iter()
+                        .map(|x| ("VPC endpoint", x.id.as_str())),
+                )
+                .chain(
+                    r.load_balancers
+                        .iter()
+                        .map(|x| ("load balancer", x.arn.as_str())),
+                )
+                .chain(
+                    r.target_groups
+                        .iter()
+                        .map(|x| ("target group", x.arn.as_str())),
+                );
+            for (kind, id) in ids {
+                if let Some((acct, region)) = global.insert((kind, id), place) {
+                    return Err(format!(
+                        "{kind} `{id}` appears twice: in account `{acct}` region `{region}` and \
+                         in account `{}` region `{}`",
+                        place.0, place.1
+                    ));
+                }
+            }
+            let here = r
+                .vpcs
+                .iter()
+                .map(|x| ("VPC", x.id.as_str()))
+                .chain(r.subnets.iter().map(|x| ("subnet", x.id.as_str())))
+                .chain(
+                    r.security_groups
+                        .iter()
+                        .map(|x| ("security group", x.id.as_str())),
+                );
+            for (kind, id) in here {
+                if !local.insert((kind, id)) {
+                    return Err(format!(
+                        "{kind} `{id}` appears twice in account `{}` region `{}`",
+                        place.0, place.1
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn duplicate_resource_ids_are_named() {
+        let err = parse(
+            r#"{"schema_version": 1, "accounts": [
+              {"id": "1", "regions": [{"name": "r", "endpoint_services": [{"id": "vpce-svc-x", "name": "a"}]}]},
+              {"id": "2", "regions": [{"name": "r", "endpoint_services": [{"id": "vpce-svc-x", "name": "b"}]}]}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("endpoint service `vpce-svc-x` appears twice"),
+            "{err}"
+        );
+        assert!(
+            err.contains("account `1`") && err.contains("account `2`"),
+            "{err}"
+        );
+    }
 
     fn parse(s: &str) -> Result<Inventory, InventoryError> {
         parse_json(s, Path::new("inv.json"))

@@ -34,6 +34,34 @@ use crate::inventory::{CoverageEntry, Inventory};
 
 pub use self::csv::{CSV_COLUMNS, neutralise_formula};
 
+/// A terminal cell with its control characters (C0, DEL, C1: escape sequences that clear the
+/// screen, set the window title or forge links) replaced by visible escapes (`\u{1b}`).
+/// Inventory strings come from AWS accounts plaudit does not control.
+pub fn sanitize(s: &str) -> std::borrow::Cow<'_, str> {
+    sanitize_keeping(s, false)
+}
+
+/// [`sanitize`] for a message printed on its own lines: newlines and tabs stay.
+pub fn sanitize_message(s: &str) -> std::borrow::Cow<'_, str> {
+    sanitize_keeping(s, true)
+}
+
+fn sanitize_keeping(s: &str, lines: bool) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| c.is_control() && !(lines && (c == '\n' || c == '\t'));
+    if !s.chars().any(bad) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if bad(c) {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// The version of the JSON output document and of the findings CSV column set.
 /// 2: findings carry `waiver_id` (status `waived`), CSV gains the column, JSON the
 /// `waivers` section.

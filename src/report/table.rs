@@ -70,15 +70,20 @@ impl Printer for TablePrinter {
                         Status::Pass => Color::Green,
                     });
                 }
+                use super::sanitize as clean;
                 t.add_row(vec![
                     status,
-                    comfy_table::Cell::new(&f.rule_id),
-                    comfy_table::Cell::new(format!("{}\n{}", f.account_id, f.region)),
-                    comfy_table::Cell::new(short_resource(&f.resource_id)),
-                    comfy_table::Cell::new(match &f.waiver_id {
+                    comfy_table::Cell::new(clean(&f.rule_id)),
+                    comfy_table::Cell::new(format!(
+                        "{}\n{}",
+                        clean(&f.account_id),
+                        clean(&f.region)
+                    )),
+                    comfy_table::Cell::new(clean(short_resource(&f.resource_id))),
+                    comfy_table::Cell::new(clean(&match &f.waiver_id {
                         Some(w) => format!("{} [waived: {w}]", f.reason),
                         None => f.reason.clone(),
-                    }),
+                    })),
                 ]);
             }
             if let Some(c) = t.column_mut(3) {
@@ -122,12 +127,13 @@ impl Printer for TablePrinter {
                         f.resource_id == "*" && f.account_id == g.account_id && f.region == region
                     })
                     .count();
+                use super::sanitize as clean;
                 t.add_row([
-                    format!("{}\n{region}", g.account_id),
-                    g.api.clone(),
+                    format!("{}\n{}", clean(&g.account_id), clean(region)),
+                    clean(&g.api).into_owned(),
                     g.status.as_str().to_string(),
                     not_evaluated.to_string(),
-                    g.error.clone().unwrap_or_default(),
+                    clean(g.error.as_deref().unwrap_or_default()).into_owned(),
                 ]);
             }
             writeln!(out, "{t}")?;

@@ -25,6 +25,17 @@ pub fn check_queries(rules: &[Rule]) -> Result<(), RuleError> {
 }
 
 fn check_query(store: &Store, rule: &Rule) -> Result<(), RuleError> {
+    let at = if rule.query_line > 0 {
+        format!(" (line {})", rule.query_line)
+    } else {
+        String::new()
+    };
+    store.check_read_only(&rule.query).map_err(|m| {
+        invalid(
+            &rule.source,
+            format!("query of rule `{}`{at} is refused: {m}", rule.id),
+        )
+    })?;
     let stmt = store.conn().prepare(&rule.query).map_err(|e| {
         invalid(
             &rule.source,
@@ -98,8 +109,41 @@ fn to_sql(v: &serde_json::Value) -> Value {
     }
 }
 
-/// Runs one rule. Errors (a runtime SQL error, a bad `status` value) name the rule.
+/// Runs one rule within its time budget. Errors (a runtime SQL error, a bad `status` value,
+/// the budget spent, Ctrl-C) name the rule.
 pub fn run_rule(
+    store: &Store,
+    rule: &Rule,
+    budget: std::time::Duration,
+    gaps: &GapIndex,
+    ledger: &[CoverageEntry],
+) -> Result<Vec<Finding>, RuleError> {
+    store.set_budget(Some(budget));
+    let r = run_rule_unbounded(store, rule, gaps, ledger).map_err(|e| match e {
+        // SQLite's progress handler stopped the statement.
+        RuleError::Invalid {
+            source_name,
+            message,
+        } if message.contains("interrupted") => RuleError::Invalid {
+            source_name,
+            message: if crate::interrupt::requested() {
+                format!("rule `{}` was interrupted", rule.id)
+            } else {
+                format!(
+                    "rule `{}` ran longer than its time budget of {} s and was stopped \
+                         (rule_timeout_seconds in the config)",
+                    rule.id,
+                    budget.as_secs_f64()
+                )
+            },
+        },
+        e => e,
+    });
+    store.set_budget(None);
+    r
+}
+
+fn run_rule_unbounded(
     store: &Store,
     rule: &Rule,
     gaps: &GapIndex,
@@ -306,7 +350,10 @@ pub fn evaluate_with_threads(
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(rule) = list.get(i) else { break };
-            done.push((i, run_rule(store, rule, store.gaps(), &inv.coverage)));
+            done.push((
+                i,
+                run_rule(store, rule, rules.budget(), store.gaps(), &inv.coverage),
+            ));
         }
         done
     };
@@ -331,7 +378,10 @@ pub fn evaluate_with_threads(
     // Any rule a lost worker had taken is run again on this thread.
     for (i, rule) in list.iter().enumerate() {
         if !results.iter().any(|(j, _)| *j == i) {
-            results.push((i, run_rule(store, rule, store.gaps(), &inv.coverage)));
+            results.push((
+                i,
+                run_rule(store, rule, rules.budget(), store.gaps(), &inv.coverage),
+            ));
         }
     }
     results.sort_by_key(|(i, _)| *i);

@@ -86,6 +86,9 @@ pub struct Rule {
     /// Where the rule came from (a path, or `builtin:<file>`); not part of the YAML.
     #[serde(skip)]
     pub source: String,
+    /// The line of the file where `query:` stands (1-based; 0 when unknown), for errors.
+    #[serde(skip)]
+    pub query_line: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,12 +103,21 @@ pub enum RuleError {
         source_name: String,
         message: String,
     },
+    #[error("config `{path}`: {message}")]
+    Config { path: String, message: String },
     #[error("rule id `{id}` is defined twice: in `{first}` and in `{second}`")]
     Duplicate {
         id: String,
         first: String,
         second: String,
     },
+}
+
+fn cfg_err(path: &str, message: impl Into<String>) -> RuleError {
+    RuleError::Config {
+        path: path.to_string(),
+        message: message.into(),
+    }
 }
 
 fn invalid(source: &str, message: impl Into<String>) -> RuleError {
@@ -120,6 +132,12 @@ pub fn parse_rule(text: &str, source: &str) -> Result<Rule, RuleError> {
     let mut rule: Rule =
         serde_saphyr::from_str(text).map_err(|e| invalid(source, format!("{e}")))?;
     rule.source = source.to_string();
+    // `query` is a top-level key of a mapping that allows no unknown keys: the line that
+    // starts with it is the query's.
+    rule.query_line = text
+        .lines()
+        .position(|l| l.starts_with("query:"))
+        .map_or(0, |i| i + 1);
     check_shape(&rule)?;
     Ok(rule)
 }
@@ -194,7 +212,14 @@ fn check_shape(rule: &Rule) -> Result<(), RuleError> {
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     rules: Vec<Rule>,
+    /// How long one rule's query may run before it is stopped (`rule_timeout_seconds`).
+    budget: std::time::Duration,
 }
+
+/// The default time budget of one rule: the whole catalogue takes about a second per 1,000
+/// accounts (BENCHMARKS.md), so a minute is generous for any real rule and short for a
+/// runaway one.
+pub const DEFAULT_RULE_BUDGET: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl RuleSet {
     /// Builds a set, refusing duplicate ids, and checks every query against the schema.
@@ -212,11 +237,24 @@ impl RuleSet {
         let mut rules = rules;
         rules.sort_by(|a, b| a.id.cmp(&b.id));
         eval::check_queries(&rules)?;
-        Ok(RuleSet { rules })
+        Ok(RuleSet {
+            rules,
+            budget: DEFAULT_RULE_BUDGET,
+        })
     }
 
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// How long one rule may run.
+    pub fn budget(&self) -> std::time::Duration {
+        self.budget
+    }
+
+    /// Sets how long one rule may run before it is stopped with an error.
+    pub fn set_budget(&mut self, budget: std::time::Duration) {
+        self.budget = budget;
     }
 
     pub fn get(&self, id: &str) -> Option<&Rule> {
@@ -240,7 +278,7 @@ impl RuleSet {
     ) -> Result<(), RuleError> {
         for (id, o) in overrides {
             let Some(rule) = self.rules.iter_mut().find(|r| &r.id == id) else {
-                return Err(invalid(
+                return Err(cfg_err(
                     config_name,
                     format!("`rules.{id}`: no rule has the id `{id}` (see `plaudit rules list`)"),
                 ));
@@ -251,7 +289,7 @@ impl RuleSet {
             for (k, v) in &o.params {
                 if !rule.params.contains_key(k) {
                     let known: Vec<&str> = rule.params.keys().map(String::as_str).collect();
-                    return Err(invalid(
+                    return Err(cfg_err(
                         config_name,
                         format!(
                             "`rules.{id}.params.{k}`: rule `{id}` has no param `{k}` (it has: {})",
@@ -264,10 +302,36 @@ impl RuleSet {
                     ));
                 }
                 if v.is_array() || v.is_object() {
-                    return Err(invalid(
+                    return Err(cfg_err(
                         config_name,
                         format!(
                             "`rules.{id}.params.{k}` must be a number, string, boolean or null"
+                        ),
+                    ));
+                }
+                // An override has the declared param's type: `"14 days"` for a number would
+                // compare as text in SQL and silently disable the check.
+                let declared = &rule.params[k];
+                let kind = |v: &serde_json::Value| match v {
+                    serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => "a whole number",
+                    serde_json::Value::Number(_) => "a number",
+                    serde_json::Value::String(_) => "a string",
+                    serde_json::Value::Bool(_) => "true or false",
+                    _ => "null",
+                };
+                let fits = match (declared, v) {
+                    (serde_json::Value::Null, _) => true,
+                    (serde_json::Value::Number(d), serde_json::Value::Number(o)) => {
+                        !(d.is_i64() || d.is_u64()) || o.is_i64() || o.is_u64()
+                    }
+                    (d, o) => std::mem::discriminant(d) == std::mem::discriminant(o),
+                };
+                if !fits {
+                    return Err(cfg_err(
+                        config_name,
+                        format!(
+                            "`rules.{id}.params.{k}` must be {} like the rule's default `{declared}`, not `{v}`",
+                            kind(declared)
                         ),
                     ));
                 }

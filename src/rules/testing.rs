@@ -167,7 +167,13 @@ fn run_case(rule: &Rule, case: &Case, source: &str, report: &mut Report) -> Resu
     }
     let store = Store::load(&case.inventory).map_err(|e| invalid(source, e.to_string()))?;
     let gaps = GapIndex::new(&case.inventory);
-    let findings = super::eval::run_rule(&store, &rule, &gaps, &case.inventory.coverage)?;
+    let findings = super::eval::run_rule(
+        &store,
+        &rule,
+        super::DEFAULT_RULE_BUDGET,
+        &gaps,
+        &case.inventory.coverage,
+    )?;
     let push = |resource: &str, outcome: Outcome, report: &mut Report| {
         report.checks.push(Check {
             rule: rule.id.clone(),

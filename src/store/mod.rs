@@ -18,11 +18,18 @@
 //! - `arn_partition()` → the inventory's AWS partition (`aws`, `aws-cn`, `aws-us-gov`), for
 //!   building ARNs.
 //!
+//! Read-only once loaded: rules and `plaudit query` are untrusted SQL. A statement must be a
+//! single read ([`Store::check_read_only`]), the connection runs with `query_only` and an
+//! authorizer that denies ATTACH, DETACH and every pragma but a few read-only ones, and each
+//! statement runs under a time budget ([`Store::set_budget`]) and stops on Ctrl-C.
+//!
 //! Not in here: rule semantics (see [`crate::rules`]).
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
@@ -48,6 +55,76 @@ pub struct Store {
     collected_at: DateTime<Utc>,
     gaps: Arc<GapIndex>,
     partition: Arc<str>,
+    budget: Arc<Budget>,
+}
+
+/// When the statement running on a connection must stop: a deadline in milliseconds since
+/// the process started (`u64::MAX`: none). Checked by SQLite's progress handler.
+#[derive(Debug)]
+pub struct Budget(AtomicU64);
+
+static EPOCH: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
+
+impl Budget {
+    fn new() -> Budget {
+        Budget(AtomicU64::new(u64::MAX))
+    }
+
+    fn set(&self, limit: Option<Duration>) {
+        let deadline = limit
+            .map(|l| (EPOCH.elapsed() + l).as_millis() as u64)
+            .unwrap_or(u64::MAX);
+        self.0.store(deadline, Ordering::Relaxed);
+    }
+
+    fn expired(&self) -> bool {
+        let d = self.0.load(Ordering::Relaxed);
+        d != u64::MAX && EPOCH.elapsed().as_millis() as u64 >= d
+    }
+}
+
+/// Pragmas a read-only statement may use (introspection); every other one is denied,
+/// `query_only` included, so that no statement can turn the protection off.
+const READ_PRAGMAS: &[&str] = &[
+    "table_info",
+    "table_xinfo",
+    "table_list",
+    "index_list",
+    "index_info",
+    "index_xinfo",
+    "foreign_key_list",
+    "function_list",
+    "pragma_list",
+    "collation_list",
+];
+
+/// Makes a loaded database read-only for the statements that follow, and bounds each one.
+fn lock_down(conn: &mut Connection, budget: Arc<Budget>) -> rusqlite::Result<()> {
+    use rusqlite::hooks::{AuthAction, Authorization};
+    conn.execute_batch("PRAGMA query_only = ON;")?;
+    conn.authorizer(Some(|ctx: rusqlite::hooks::AuthContext<'_>| {
+        match ctx.action {
+            AuthAction::Select
+            | AuthAction::Read { .. }
+            | AuthAction::Function { .. }
+            | AuthAction::Recursive => Authorization::Allow,
+            AuthAction::Pragma { pragma_name, .. }
+                if READ_PRAGMAS
+                    .iter()
+                    .any(|p| p.eq_ignore_ascii_case(pragma_name)) =>
+            {
+                Authorization::Allow
+            }
+            _ => Authorization::Deny,
+        }
+    }))?;
+    // Every ~100k virtual-machine steps: cheap, and a runaway statement stops within
+    // milliseconds of its deadline or of Ctrl-C / SIGTERM.
+    conn.progress_handler(
+        100_000,
+        Some(move || budget.expired() || crate::interrupt::requested()),
+    )?;
+    Ok(())
 }
 
 fn open_memory() -> rusqlite::Result<Connection> {
@@ -65,7 +142,7 @@ impl Store {
     /// Creates an in-memory database and loads `inv` into it.
     pub fn load(inv: &Inventory) -> Result<Store, StoreError> {
         let t = std::time::Instant::now();
-        let conn = open_memory()?;
+        let mut conn = open_memory()?;
         // Indexes are built once the rows are in: faster than keeping them up to date row by
         // row (a third of the load at 1,000 accounts).
         let (indexes, tables): (Vec<&str>, Vec<&str>) = SCHEMA_SQL
@@ -82,6 +159,8 @@ impl Store {
         conn.execute_batch(DERIVED_SQL)?;
         let derived = t.elapsed().as_secs_f64();
         conn.execute_batch("ANALYZE")?;
+        let budget = Arc::new(Budget::new());
+        lock_down(&mut conn, budget.clone())?;
         tracing::debug!(
             inserted,
             derived,
@@ -93,6 +172,7 @@ impl Store {
             collected_at,
             gaps,
             partition,
+            budget,
         })
     }
 
@@ -109,11 +189,14 @@ impl Store {
             self.collected_at,
             self.partition.clone(),
         )?;
+        let budget = Arc::new(Budget::new());
+        lock_down(&mut conn, budget.clone())?;
         Ok(Store {
             conn,
             collected_at: self.collected_at,
             gaps: self.gaps.clone(),
             partition: self.partition.clone(),
+            budget,
         })
     }
 
@@ -126,10 +209,71 @@ impl Store {
         &self.conn
     }
 
+    /// Bounds the statements run from now on (until the next call) to `limit` each; `None`:
+    /// no bound. Past it, SQLite interrupts the statement, which fails with an error.
+    pub fn set_budget(&self, limit: Option<Duration>) {
+        self.budget.set(limit);
+    }
+
+    /// Refuses SQL that is not one read: anything but a single SELECT (or WITH … SELECT, or
+    /// VALUES), or a statement SQLite reports as writing. Rules and `plaudit query` are
+    /// checked with it before they run.
+    pub fn check_read_only(&self, sql: &str) -> Result<(), String> {
+        let keyword = first_keyword(sql);
+        if !matches!(keyword.as_str(), "select" | "with" | "values") {
+            return Err(format!(
+                "only a SELECT (or WITH … SELECT) may run here, not `{}`: rules and queries are \
+                 read-only",
+                if keyword.is_empty() {
+                    "nothing"
+                } else {
+                    &keyword
+                }
+            ));
+        }
+        let stmt = self.conn.prepare(sql).map_err(|e| {
+            let m = e.to_string();
+            if m.contains("not authorized") {
+                "the statement writes, attaches a file or sets a pragma (denied); rules and \
+                 queries are read-only"
+                    .to_string()
+            } else {
+                m
+            }
+        })?;
+        if !stmt.readonly() {
+            return Err(
+                "the statement writes to the database (INSERT, UPDATE or DELETE, perhaps \
+                 inside a WITH); rules and queries are read-only"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
     /// The reference instant for ages.
     pub fn collected_at(&self) -> DateTime<Utc> {
         self.collected_at
     }
+}
+
+/// The first SQL keyword of `sql`, lower-cased, after white space and comments.
+fn first_keyword(sql: &str) -> String {
+    let mut rest = sql;
+    loop {
+        rest = rest.trim_start();
+        if let Some(r) = rest.strip_prefix("--") {
+            rest = r.split_once('\n').map(|x| x.1).unwrap_or("");
+        } else if let Some(r) = rest.strip_prefix("/*") {
+            rest = r.split_once("*/").map(|x| x.1).unwrap_or("");
+        } else {
+            break;
+        }
+    }
+    rest.chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_lowercase()
 }
 
 fn lower(s: &str) -> String {
