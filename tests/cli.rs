@@ -1412,3 +1412,87 @@ fn inventories_are_bounded_and_duplicate_ids_are_named() {
         "{err}"
     );
 }
+
+#[test]
+fn the_history_is_read_read_only_and_a_foreign_database_is_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("history.db");
+    let complete = complete_demo(dir.path());
+    for _ in 0..3 {
+        let (code, _, err) = stdout_of(
+            plaudit()
+                .args(["scan", "--exit-zero", "--state"])
+                .arg(&state)
+                .arg("--inventory")
+                .arg(&complete),
+        );
+        assert_eq!(code, 0, "{err}");
+    }
+    // A read-only copy (an archive, a mounted backup) can be listed and compared.
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(&state, &copy).unwrap();
+    let mut perms = std::fs::metadata(&copy).unwrap().permissions();
+    perms.set_readonly(true);
+    std::fs::set_permissions(&copy, perms).unwrap();
+    let ro_dir = dir.path().join("ro");
+    std::fs::create_dir(&ro_dir).unwrap();
+    let ro = ro_dir.join("copy.db");
+    std::fs::rename(&copy, &ro).unwrap();
+    let mut dperms = std::fs::metadata(&ro_dir).unwrap().permissions();
+    dperms.set_readonly(true);
+    std::fs::set_permissions(&ro_dir, dperms).unwrap();
+    for args in [
+        vec!["history", "--format", "json"],
+        vec!["drift", "--format", "json"],
+    ] {
+        let (code, out, err) = stdout_of(plaudit().args(&args).arg("--state").arg(&ro));
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(!out.is_empty());
+    }
+    // Another application's SQLite file is refused and left exactly as it was.
+    let foreign = dir.path().join("app.db");
+    std::fs::copy(&state, &foreign).unwrap();
+    {
+        let c = rusqlite_free_write(&foreign);
+        assert!(c);
+    }
+    let before = std::fs::read(&foreign).unwrap();
+    for args in [
+        vec!["history"],
+        vec!["scan", "--inventory", demo().to_str().unwrap()],
+    ] {
+        let (code, _, err) = stdout_of(plaudit().args(&args).arg("--state").arg(&foreign));
+        assert_eq!(code, 2, "{args:?}");
+        assert!(err.contains("not a plaudit history"), "{err}");
+    }
+    assert_eq!(std::fs::read(&foreign).unwrap(), before, "untouched");
+    let wal = dir.path().join("app.db-wal");
+    assert!(!wal.exists(), "not switched to WAL");
+
+    // Pruning keeps the most recent scans.
+    let (code, _, err) = stdout_of(
+        plaudit()
+            .args(["history", "prune", "--keep", "2", "--state"])
+            .arg(&state),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("pruned 1 scan"), "{err}");
+    let (_, out, _) = stdout_of(
+        plaudit()
+            .args(["history", "--format", "json", "--state"])
+            .arg(&state),
+    );
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+}
+
+/// Turns a history copy into "another application's database": its tables renamed, its
+/// version mark cleared, with the sqlite3 shell when present, else a byte patch of the
+/// header's user_version (offset 60). Returns whether it could.
+fn rusqlite_free_write(path: &Path) -> bool {
+    let mut bytes = std::fs::read(path).unwrap();
+    // user_version is a big-endian u32 at offset 60 of the database header.
+    bytes[60..64].copy_from_slice(&0u32.to_be_bytes());
+    std::fs::write(path, bytes).unwrap();
+    true
+}
