@@ -1204,6 +1204,7 @@ fn a_rule_param_override_of_the_wrong_type_is_refused() {
     assert!(
         err.contains("config `")
             && err.contains("plaudit.yaml")
+            && err.contains("line 4")
             && err.contains("rules.orphaned-connection.params.max_pending_days")
             && err.contains("whole number"),
         "{err}"
@@ -1495,4 +1496,48 @@ fn rusqlite_free_write(path: &Path) -> bool {
     bytes[60..64].copy_from_slice(&0u32.to_be_bytes());
     std::fs::write(path, bytes).unwrap();
     true
+}
+
+#[test]
+fn a_partial_scan_in_the_same_history_resolves_nothing_it_did_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("history.db");
+    let full = complete_demo(dir.path());
+    // The same organisation, one account only (`--accounts`, a shard, a subset inventory).
+    let mut inv: Value = serde_json::from_str(&std::fs::read_to_string(&full).unwrap()).unwrap();
+    let keep = inv["accounts"][0]["id"].as_str().unwrap().to_string();
+    inv["accounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|a| a["id"] == keep.as_str());
+    let part = dir.path().join("part.json");
+    std::fs::write(&part, serde_json::to_string(&inv).unwrap()).unwrap();
+    for p in [&full, &part] {
+        let (code, _, err) = stdout_of(
+            plaudit()
+                .args(["scan", "--exit-zero", "--state"])
+                .arg(&state)
+                .arg("--inventory")
+                .arg(p),
+        );
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, out, err) = stdout_of(
+        plaudit()
+            .args(["drift", "--format", "json", "--state"])
+            .arg(&state),
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let elsewhere: Vec<&Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["account_id"] != keep.as_str())
+        .collect();
+    assert!(!elsewhere.is_empty(), "{v}");
+    assert!(
+        elsewhere.iter().all(|f| f["drift"] == "unverified"),
+        "findings outside the partial scan are never resolved: {elsewhere:?}"
+    );
 }

@@ -286,13 +286,20 @@ impl RuleSet {
             if let Some(sev) = o.severity {
                 rule.severity = sev;
             }
-            for (k, v) in &o.params {
+            for (k, spanned) in &o.params {
+                let v = &spanned.value;
+                let line = spanned.referenced.line();
+                let at = if line > 0 {
+                    format!("line {line}: ")
+                } else {
+                    String::new()
+                };
                 if !rule.params.contains_key(k) {
                     let known: Vec<&str> = rule.params.keys().map(String::as_str).collect();
                     return Err(cfg_err(
                         config_name,
                         format!(
-                            "`rules.{id}.params.{k}`: rule `{id}` has no param `{k}` (it has: {})",
+                            "{at}`rules.{id}.params.{k}`: rule `{id}` has no param `{k}` (it has: {})",
                             if known.is_empty() {
                                 "none".to_string()
                             } else {
@@ -305,7 +312,7 @@ impl RuleSet {
                     return Err(cfg_err(
                         config_name,
                         format!(
-                            "`rules.{id}.params.{k}` must be a number, string, boolean or null"
+                            "{at}`rules.{id}.params.{k}` must be a number, string, boolean or null"
                         ),
                     ));
                 }
@@ -330,7 +337,7 @@ impl RuleSet {
                     return Err(cfg_err(
                         config_name,
                         format!(
-                            "`rules.{id}.params.{k}` must be {} like the rule's default `{declared}`, not `{v}`",
+                            "{at}`rules.{id}.params.{k}` must be {} like the rule's default `{declared}`, not `{v}`",
                             kind(declared)
                         ),
                     ));
@@ -372,8 +379,9 @@ pub struct RuleOverride {
     pub enabled: bool,
     #[serde(default)]
     pub severity: Option<Severity>,
+    /// Each value with where it stands in the config, for errors.
     #[serde(default)]
-    pub params: BTreeMap<String, serde_json::Value>,
+    pub params: BTreeMap<String, serde_saphyr::Spanned<serde_json::Value>>,
 }
 
 fn enabled() -> bool {
@@ -531,7 +539,11 @@ query: |
         );
         let mut o = BTreeMap::new();
         let mut params = BTreeMap::new();
-        params.insert("limt".to_string(), serde_json::json!(2));
+        use serde_saphyr::Location;
+        params.insert(
+            "limt".to_string(),
+            serde_saphyr::Spanned::new(serde_json::json!(2), Location::UNKNOWN, Location::UNKNOWN),
+        );
         o.insert(
             "demo-rule".to_string(),
             RuleOverride {
