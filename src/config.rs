@@ -415,6 +415,23 @@ mod tests {
     }
 
     #[test]
+    fn role_arns_are_built_in_the_scans_partition() {
+        let r = RoleConfig::default();
+        assert_eq!(
+            r.arn_for("111111111111", "aws-cn"),
+            "arn:aws-cn:iam::111111111111:role/PlauditAudit"
+        );
+        let t = RoleConfig {
+            arn_template: Some("arn:{partition}:iam::{account_id}:role/audit/P".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            t.arn_for("2", "aws-us-gov"),
+            "arn:aws-us-gov:iam::2:role/audit/P"
+        );
+    }
+
+    #[test]
     fn fail_on_parses() {
         assert_eq!("none".parse::<FailOn>().unwrap(), FailOn::Never);
         assert_eq!(

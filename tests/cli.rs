@@ -1541,3 +1541,25 @@ fn a_partial_scan_in_the_same_history_resolves_nothing_it_did_not_read() {
         "findings outside the partial scan are never resolved: {elsewhere:?}"
     );
 }
+
+#[test]
+fn a_live_scan_without_a_region_says_how_to_set_one() {
+    let (code, _, err) = stdout_of(
+        plaudit()
+            .env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION")
+            .env_remove("AWS_PROFILE")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("AWS_ACCESS_KEY_ID", "x")
+            .env("AWS_SECRET_ACCESS_KEY", "x")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .args(["scan", "--no-history"]),
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no AWS region") && err.contains("AWS_REGION"),
+        "{err}"
+    );
+}

@@ -541,6 +541,37 @@ mod tests {
         assert_eq!(g.ledger()[0].status, CoverageStatus::Throttled);
     }
 
+    #[tokio::test]
+    async fn a_call_waiting_for_its_bucket_holds_no_permit() {
+        // One request in flight per account: with the permit taken before the limiter, a call
+        // waiting for an empty bucket would hold it and block the account's other APIs.
+        let g = Gate::new(4, 1);
+        let hot = "ec2:DescribeSubnets";
+        for _ in 0..EC2_BUCKET.burst {
+            let _ = g
+                .call("1", "r", hot, || async {
+                    Ok::<(), SdkError<std::io::Error, ()>>(())
+                })
+                .await;
+        }
+        let order = Mutex::new(Vec::new());
+        let waiting = g.call("1", "r", hot, || async {
+            order.lock().unwrap().push("hot");
+            Ok::<(), SdkError<std::io::Error, ()>>(())
+        });
+        let other = async {
+            // Let the hot call start waiting first.
+            tokio::task::yield_now().await;
+            g.call("1", "r", "ec2:DescribeVpcs", || async {
+                order.lock().unwrap().push("other");
+                Ok::<(), SdkError<std::io::Error, ()>>(())
+            })
+            .await
+        };
+        let _ = futures::join!(waiting, other);
+        assert_eq!(*order.lock().unwrap(), ["other", "hot"]);
+    }
+
     #[test]
     fn organizations_limits_per_api_the_walk_slowest() {
         let walk = family("organizations:ListAccountsForParent");

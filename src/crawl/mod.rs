@@ -759,14 +759,7 @@ async fn account_regions(
 ) -> Vec<String> {
     let api = "ec2:DescribeRegions";
     let at = default_region(&who.partition).unwrap_or(&who.home);
-    let ec2 = aws_sdk_ec2::Client::from_conf(
-        aws_sdk_ec2::config::Builder::from(conf)
-            .region(AwsRegion::new(at.to_string()))
-            .interceptor(api::CountRetries(gate.counters.retries.clone()))
-            .interceptor(api::CheckComplete)
-            .retry_classifier(api::IncompleteIsTransient)
-            .build(),
-    );
+    let ec2 = ec2_client(conf, gate, account, at);
     let listed = match gate
         .call(account, at, api, || {
             ec2.describe_regions().all_regions(true).send()

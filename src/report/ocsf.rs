@@ -132,7 +132,7 @@ impl Printer for OcsfPrinter {
         };
         write!(out, "[")?;
         for (i, f) in report.findings.iter().enumerate() {
-            write!(out, "{}\n", if i == 0 { "" } else { "," })?;
+            writeln!(out, "{}", if i == 0 { "" } else { "," })?;
             serde_json::to_writer_pretty(&mut *out, &event(f))?;
         }
         writeln!(

@@ -825,6 +825,49 @@ mod tests {
     }
 
     #[test]
+    fn resource_arns_are_built_in_the_inventorys_partition() {
+        let s = store(
+            r#"{"schema_version":1,"partition":"aws-cn","accounts":[{"id":"1","regions":[
+                {"name":"cn-north-1","endpoint_services":[{"id":"vpce-svc-1","name":"n"}]}]}]}"#,
+        );
+        let set = crate::rules::load_all(&[], true).unwrap();
+        let rule = set.get("private-dns-unverified").unwrap();
+        let f = crate::rules::eval::run_rule(
+            &s,
+            rule,
+            crate::rules::DEFAULT_RULE_BUDGET,
+            s.gaps(),
+            &[],
+        )
+        .unwrap();
+        assert!(
+            f[0].resource_arn
+                .starts_with("arn:aws-cn:ec2:cn-north-1:1:vpc-endpoint-service/"),
+            "{}",
+            f[0].resource_arn
+        );
+    }
+
+    #[test]
+    fn the_loaded_store_refuses_writes_and_escapes() {
+        let s = store(r#"{"schema_version":1,"accounts":[{"id":"1"}]}"#);
+        for sql in [
+            "DELETE FROM accounts",
+            "ATTACH DATABASE '/tmp/x.db' AS x",
+            "PRAGMA query_only = OFF",
+            "VACUUM INTO '/tmp/x.db'",
+        ] {
+            assert!(s.check_read_only(sql).is_err(), "{sql}");
+            assert!(
+                s.conn().execute_batch(sql).is_err(),
+                "{sql} ran on the store"
+            );
+        }
+        assert!(s.check_read_only("SELECT count(*) FROM accounts").is_ok());
+        assert!(s.check_read_only("PRAGMA table_info(accounts)").is_err());
+    }
+
+    #[test]
     fn az_names_resolve_through_each_accounts_own_map() {
         let s = store(
             r#"{"schema_version":1,"accounts":[
