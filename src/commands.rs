@@ -870,16 +870,33 @@ fn preflight(args: crate::cli::PreflightArgs) -> Result<u8> {
                     .map(|c| c.status.as_str().to_string())
                     .unwrap_or_else(|| "-".to_string())
             };
+            // The organisation's own row: how its Organizations calls went (the first gap,
+            // else ok).
+            let organization = *a == crate::inventory::ORGANIZATION;
             let access = ledger
                 .iter()
+                .filter(|c| c.account_id == *a)
                 .find(|c| {
-                    c.account_id == *a
-                        && (c.api == "sts:AssumeRole"
+                    if organization {
+                        c.status.is_gap()
+                    } else {
+                        c.api == "sts:AssumeRole"
                             || c.api == "sts:GetCallerIdentity"
-                            || c.status == crate::inventory::CoverageStatus::Suspended)
+                            || matches!(
+                                c.status,
+                                crate::inventory::CoverageStatus::Suspended
+                                    | crate::inventory::CoverageStatus::NotActive
+                            )
+                    }
                 })
                 .map(|c| format!("{} ({})", c.status.as_str(), c.api))
-                .unwrap_or_else(|| "-".into());
+                .unwrap_or_else(|| {
+                    if organization {
+                        "ok (organizations:*)".into()
+                    } else {
+                        "-".into()
+                    }
+                });
             let mut r = vec![a.to_string(), access];
             r.extend(crate::crawl::PREFLIGHT_APIS.iter().map(|api| find(api)));
             r

@@ -352,7 +352,8 @@ fn bad_inputs_exit_2_with_file_and_line() {
             .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
     );
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("cannot identify the caller"), "{err}");
+    // A network error, named as one (it said "check the AWS credentials" before).
+    assert!(err.contains("cannot reach AWS STS"), "{err}");
     assert!(
         !err.contains("testing"),
         "credentials must never be printed: {err}"
@@ -1562,4 +1563,30 @@ fn a_live_scan_without_a_region_says_how_to_set_one() {
         err.contains("no AWS region") && err.contains("AWS_REGION"),
         "{err}"
     );
+}
+
+#[test]
+fn a_network_error_is_named_as_one_not_as_bad_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("plaudit.yaml");
+    std::fs::write(
+        &cfg,
+        "crawl:\n  max_attempts: 1\n  call_timeout_seconds: 2\n",
+    )
+    .unwrap();
+    let (code, _, err) = stdout_of(
+        plaudit()
+            .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE00")
+            .env("AWS_SECRET_ACCESS_KEY", "x")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            // Nothing listens on the discard port of loopback: connection refused.
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .args(["scan", "--no-history", "--config"])
+            .arg(&cfg),
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot reach AWS STS"), "{err}");
+    assert!(!err.contains("check the AWS credentials"), "{err}");
 }

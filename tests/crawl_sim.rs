@@ -1461,3 +1461,37 @@ fn consumer_lookups_follow_aws_visibility_regions_and_endpoint_types() {
     let h = orphan("vpce-0hidden0service1").unwrap();
     assert_eq!(h["status"], "unknown", "{h}");
 }
+
+/// A 500 whose body is an HTML page (a proxy's, an emulator's) is an HTTP 500 in the ledger,
+/// not "a response cut short".
+#[test]
+fn an_html_error_page_is_named_by_its_status() {
+    let truth = org();
+    let a = truth.accounts[1].id.clone();
+    let r = truth.accounts[1].regions[0].name.clone();
+    let sim = Sim::start(
+        truth,
+        Options {
+            faults: vec![fault(
+                on(Some(&a), Some(&r), "DescribeVpcEndpoints"),
+                FaultKind::HtmlError,
+                None,
+            )],
+            ..small_pages()
+        },
+        2,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    config(dir.path(), "");
+    let out = plaudit(&sim, dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(3));
+    let got = crawled(dir.path());
+    let e = got
+        .coverage
+        .iter()
+        .find(|c| c.account_id == a && c.api == "ec2:DescribeVpcEndpoints")
+        .unwrap();
+    let msg = e.error.as_deref().unwrap_or("");
+    assert!(msg.contains("500"), "{msg}");
+    assert!(!msg.contains("cut short"), "{msg}");
+}

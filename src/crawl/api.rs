@@ -293,6 +293,11 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for CheckComplete {
         _rc: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
         _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        // Only a successful answer can be a listing cut short; an error status is the
+        // service's (or a proxy's) error, named by its status and code, whatever its body is.
+        if !ctx.response().status().is_success() {
+            return Ok(());
+        }
         match ctx.response().body().bytes().and_then(xml_incomplete) {
             Some(why) => Err(Box::new(IncompleteResponse(why))),
             None => Ok(()),
@@ -407,10 +412,28 @@ where
         ),
         SdkError::ServiceError(s) => {
             let err = s.err();
-            let code = err.code().unwrap_or("Unknown");
-            let msg = err.message().unwrap_or("");
-            (classify_code(code), format!("{code}: {msg}"))
+            let raw: &dyn std::any::Any = s.raw();
+            let status = raw
+                .downcast_ref::<aws_smithy_runtime_api::client::orchestrator::HttpResponse>()
+                .map(|r| r.status().as_u16().to_string())
+                .unwrap_or_else(|| "error".into());
+            match err.code() {
+                Some(code) => (
+                    classify_code(code),
+                    format!("{code}: {}", err.message().unwrap_or("")),
+                ),
+                // No error document (an HTML page from a proxy, an empty body): the HTTP
+                // status says what happened.
+                None => (
+                    CoverageStatus::Error,
+                    format!("HTTP {status} without an AWS error code"),
+                ),
+            }
         }
+        SdkError::DispatchFailure(d) if d.is_io() => (
+            CoverageStatus::Error,
+            format!("cannot reach AWS (a network error): {}", error_chain(e)),
+        ),
         other => (CoverageStatus::Error, error_chain(other)),
     };
     Outcome {

@@ -97,13 +97,24 @@ async fn prepare(cfg: &Config) -> Result<Prepared> {
     ));
 
     let sts = aws_sdk_sts::Client::new(&base);
-    let me = sts.get_caller_identity().send().await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot identify the caller (sts:GetCallerIdentity): {}; check the AWS credentials \
+    let me = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| match &e {
+            aws_smithy_runtime_api::client::result::SdkError::DispatchFailure(d) if d.is_io() => {
+                anyhow::anyhow!(
+                    "cannot reach AWS STS (a network error: {}); check the network, an HTTPS proxy \
+                 (HTTPS_PROXY) or AWS_ENDPOINT_URL",
+                    api::error_chain(&e)
+                )
+            }
+            _ => anyhow::anyhow!(
+                "cannot identify the caller (sts:GetCallerIdentity): {}; check the AWS credentials \
              (environment, profile, SSO or instance role)",
-            api::error_chain(&e)
-        )
-    })?;
+                api::error_chain(&e)
+            ),
+        })?;
     let caller = me.account().unwrap_or_default().to_string();
     let arn = me.arn().unwrap_or_default();
     let partition = arn.split(':').nth(1).unwrap_or("aws").to_string();

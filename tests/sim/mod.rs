@@ -137,6 +137,8 @@ pub enum FaultKind {
     Truncated,
     /// The service's throttling error, whatever the bucket says.
     Throttle,
+    /// 500 with an HTML page for a body (a proxy's or an emulator's error page).
+    HtmlError,
 }
 
 #[derive(Debug, Clone)]
@@ -680,6 +682,7 @@ impl http::Handler for Sim {
                     id,
                 );
             }
+            Some(FaultKind::HtmlError) => return wire::html_error(500),
             Some(FaultKind::StallBody(d)) => Delivery::StallBody(d),
             Some(FaultKind::Hang(d)) => Delivery::Hang(d),
             Some(FaultKind::Truncated) => Delivery::Truncate,

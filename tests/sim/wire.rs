@@ -110,6 +110,19 @@ fn response(status: u16, content_type: &'static str, body: String) -> Response {
     }
 }
 
+/// An error page as a proxy or load balancer in front of a service sends it: HTML, not the
+/// service's error document.
+pub fn html_error(status: u16) -> Response {
+    response(
+        status,
+        "text/html",
+        format!(
+            "<!DOCTYPE html>\n<html><head><title>{status} Internal Server Error</title></head>\n\
+             <body><h1>Internal Server Error</h1></body></html>\n"
+        ),
+    )
+}
+
 pub const EC2_NS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
 pub const ELB_NS: &str = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/";
 pub const STS_NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
