@@ -123,7 +123,7 @@ pub enum Command {
     /// connections, security-group rules, accounts)
     #[command(after_help = concat!(
         "Examples:\n",
-        "  plaudit drift                      # the last two complete scans\n",
+        "  plaudit drift                      # the last two scans\n",
         "  plaudit drift --from 12 --to 15 --format csv -o drift.csv"
     ))]
     Drift(DriftArgs),
@@ -245,10 +245,10 @@ pub enum HistoryAction {
 
 #[derive(Debug, Args)]
 pub struct DriftArgs {
-    /// The older scan (an id from `plaudit history`) [default: the complete scan before --to]
+    /// The older scan (an id from `plaudit history`) [default: the finished scan before --to]
     #[arg(long, value_name = "SCAN")]
     pub from: Option<i64>,
-    /// The newer scan [default: the last complete scan]
+    /// The newer scan [default: the last finished scan, complete or not]
     #[arg(long, value_name = "SCAN")]
     pub to: Option<i64>,
     /// The history file [default: the config's `state`, else ~/.local/share/plaudit/history.db]

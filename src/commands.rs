@@ -593,23 +593,31 @@ fn drift(args: crate::cli::DriftArgs) -> Result<u8> {
     }
     let h = History::open_read_only(&state)?;
     let scans = h.scans()?;
-    let complete: Vec<&history::ScanRecord> =
-        scans.iter().filter(|s| s.status == "complete").collect();
+    // The last two finished scans, complete or not: a real organisation nearly always has a
+    // gap somewhere, and what either scan could not read is `unverified`, never new or
+    // resolved.
+    let finished: Vec<&history::ScanRecord> = scans.iter().filter(|s| s.finished()).collect();
     let to = match args.to {
         Some(id) => h.scan(id)?,
-        None => complete
-            .last()
-            .map(|s| (*s).clone())
-            .context("no complete scan in the history yet (`plaudit history`)")?,
+        None => finished.last().map(|s| (*s).clone()).context(
+            "no finished scan in the history yet (`plaudit history`); record one with \
+             `plaudit scan`",
+        )?,
     };
     let from = match args.from {
         Some(id) => h.scan(id)?,
-        None => complete
+        None => finished
             .iter()
             .rev()
             .find(|s| s.id < to.id)
             .map(|s| (*s).clone())
-            .with_context(|| format!("no complete scan before scan {} to compare with", to.id))?,
+            .with_context(|| {
+                format!(
+                    "no finished scan before scan {} to compare with; pick two with --from \
+                     and --to (`plaudit history`)",
+                    to.id
+                )
+            })?,
     };
     for s in [&from, &to] {
         if !s.finished() {
@@ -620,16 +628,27 @@ fn drift(args: crate::cli::DriftArgs) -> Result<u8> {
             );
         }
     }
-    let to_inventory = h.inventory(to.id)?;
+    let (from_inventory, to_inventory) = (h.inventory(from.id)?, h.inventory(to.id)?);
+    let (from_gaps, to_gaps) = (h.gaps(from.id)?, h.gaps(to.id)?);
+    let (from_scope, to_scope) = (
+        history::scope_of(&from_inventory),
+        history::scope_of(&to_inventory),
+    );
     let findings = crate::drift::compare_findings(
         &from,
         &to,
         &h.findings(from.id)?,
         &h.findings(to.id)?,
-        &h.gaps(to.id)?,
-        &history::scope_of(&to_inventory),
+        crate::drift::Read {
+            gaps: &from_gaps,
+            scope: &from_scope,
+        },
+        crate::drift::Read {
+            gaps: &to_gaps,
+            scope: &to_scope,
+        },
     );
-    let graph = crate::drift::compare_graph(&h.inventory(from.id)?, &to_inventory);
+    let graph = crate::drift::compare_graph(&from_inventory, &to_inventory);
     let d = crate::drift::Drift {
         from,
         to,

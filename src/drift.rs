@@ -84,14 +84,33 @@ fn is_failing(r: &Recorded) -> bool {
 
 /// Compares the findings of two scans. `to_gaps`: the newer scan's unreadable
 /// (account, region) pairs (`*`: the whole account).
+/// What a scan read: the account-regions in its scope, less its coverage gaps (`*`: the
+/// whole account).
+#[derive(Debug, Clone, Copy)]
+pub struct Read<'a> {
+    pub gaps: &'a BTreeSet<(String, String)>,
+    pub scope: &'a BTreeSet<(String, String)>,
+}
+
+impl Read<'_> {
+    fn covers(&self, account: &str, region: &str) -> bool {
+        let key = |r: &str| (account.to_string(), r.to_string());
+        self.scope.contains(&key(region))
+            && !self.gaps.contains(&key(region))
+            && !self.gaps.contains(&key("*"))
+    }
+}
+
 pub fn compare_findings(
     from: &ScanRecord,
     to: &ScanRecord,
     before: &[Recorded],
     after: &[Recorded],
-    to_gaps: &BTreeSet<(String, String)>,
-    to_scope: &BTreeSet<(String, String)>,
+    from_read: Read<'_>,
+    to_read: Read<'_>,
 ) -> Vec<FindingChange> {
+    let to_gaps = to_read.gaps;
+    let to_scope = to_read.scope;
     let old: BTreeMap<&str, &Recorded> =
         before.iter().map(|r| (r.fingerprint.as_str(), r)).collect();
     let new: BTreeMap<&str, &Recorded> =
@@ -129,6 +148,11 @@ pub fn compare_findings(
             } else {
                 FindingDrift::Open
             }
+        } else if !from_read.covers(&r.account_id, &r.region)
+            || prev.is_some_and(|p| p.status == "unknown")
+        {
+            // The older scan could not tell (a gap, outside its scope, unknown): not new.
+            FindingDrift::Unverified
         } else if first_after_from {
             FindingDrift::New
         } else {
@@ -558,7 +582,21 @@ mod tests {
             ("1".to_string(), "us-east-1".to_string()),
             ("2".to_string(), "us-east-1".to_string()),
         ]);
-        let d = compare_findings(&scan(1), &scan(2), &before, &after, &gaps, &scope);
+        let none = BTreeSet::new();
+        let d = compare_findings(
+            &scan(1),
+            &scan(2),
+            &before,
+            &after,
+            Read {
+                gaps: &none,
+                scope: &scope,
+            },
+            Read {
+                gaps: &gaps,
+                scope: &scope,
+            },
+        );
         let got: BTreeMap<&str, &str> = d
             .iter()
             .map(|c| (c.resource_id.as_str(), c.drift.as_str()))
@@ -583,9 +621,51 @@ mod tests {
     fn a_finding_outside_the_newer_scans_scope_is_unverified_not_resolved() {
         let before = vec![rec("r|3|eu-west-1|elsewhere", "fail", "x", Some(1))];
         let scope = BTreeSet::from([("1".to_string(), "us-east-1".to_string())]);
-        let d = compare_findings(&scan(1), &scan(2), &before, &[], &BTreeSet::new(), &scope);
+        let none = BTreeSet::new();
+        let read = Read {
+            gaps: &none,
+            scope: &scope,
+        };
+        let d = compare_findings(&scan(1), &scan(2), &before, &[], read, read);
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].drift.as_str(), "unverified");
         assert!(d[0].reason.contains("scope"), "{}", d[0].reason);
+    }
+
+    #[test]
+    fn a_finding_the_older_scan_could_not_read_is_unverified_not_new() {
+        let after = vec![
+            rec("r|2|us-east-1|was-dark", "fail", "x", Some(2)),
+            rec("r|1|us-east-1|was-unknown", "fail", "x", Some(2)),
+            rec("r|1|us-east-1|really-new", "fail", "x", Some(2)),
+        ];
+        let before = vec![rec("r|1|us-east-1|was-unknown", "unknown", "?", None)];
+        let scope = BTreeSet::from([
+            ("1".to_string(), "us-east-1".to_string()),
+            ("2".to_string(), "us-east-1".to_string()),
+        ]);
+        let none = BTreeSet::new();
+        let dark = BTreeSet::from([("2".to_string(), "us-east-1".to_string())]);
+        let d = compare_findings(
+            &scan(1),
+            &scan(2),
+            &before,
+            &after,
+            Read {
+                gaps: &dark,
+                scope: &scope,
+            },
+            Read {
+                gaps: &none,
+                scope: &scope,
+            },
+        );
+        let got: BTreeMap<&str, &str> = d
+            .iter()
+            .map(|c| (c.resource_id.as_str(), c.drift.as_str()))
+            .collect();
+        assert_eq!(got["was-dark"], "unverified");
+        assert_eq!(got["was-unknown"], "unverified");
+        assert_eq!(got["really-new"], "new");
     }
 }

@@ -1590,3 +1590,37 @@ fn a_network_error_is_named_as_one_not_as_bad_credentials() {
     assert!(err.contains("cannot reach AWS STS"), "{err}");
     assert!(!err.contains("check the AWS credentials"), "{err}");
 }
+
+#[test]
+fn drift_works_by_default_across_incomplete_scans() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("history.db");
+    for _ in 0..2 {
+        let (code, _, err) = stdout_of(
+            plaudit()
+                .args(["scan", "--state"])
+                .arg(&state)
+                .arg("--inventory")
+                .arg(demo()),
+        );
+        assert_eq!(code, 3, "the demo has coverage gaps: {err}");
+    }
+    let (code, out, err) = stdout_of(
+        plaudit()
+            .args(["drift", "--format", "json", "--state"])
+            .arg(&state),
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let drifts: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["drift"].as_str().unwrap())
+        .collect();
+    assert!(!drifts.is_empty());
+    assert!(
+        drifts.iter().all(|d| *d == "open" || *d == "unverified"),
+        "the same organisation twice: nothing new or resolved: {drifts:?}"
+    );
+}
