@@ -177,12 +177,7 @@ fn the_crawl_collects_exactly_what_the_organisation_holds() {
     let sim = Sim::start(truth.clone(), small_pages(), 2);
     let dir = tempfile::tempdir().unwrap();
     let out = plaudit(&sim, dir.path(), &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let got = crawled(dir.path());
 
     assert!(gaps(&got).is_empty(), "{:?}", gaps(&got));
@@ -212,6 +207,16 @@ fn the_crawl_collects_exactly_what_the_organisation_holds() {
     assert!(
         s.per_action["ec2:DescribeVpcEndpoints"] > 18,
         "pages of 2 were followed"
+    );
+}
+
+/// The scan exited with `code`; its stderr is shown when it did not.
+fn expect_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 
@@ -327,12 +332,7 @@ fn transient_faults_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let t = Instant::now();
     let out = plaudit(&sim, dir.path(), &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     assert!(
         t.elapsed() < Duration::from_secs(60),
         "took {:?}",
@@ -542,12 +542,7 @@ fn a_deadline_keeps_what_was_collected_and_names_the_rest() {
     let t = Instant::now();
     let out = plaudit(&sim, dir.path(), &["--deadline", "3"]);
     let took = t.elapsed();
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 3);
     assert!(
         took < Duration::from_secs(8),
         "stopped at the deadline: {took:?}"
@@ -670,12 +665,7 @@ fn ctrl_c_stops_a_scan_promptly_and_writes_nothing() {
         "--format",
         "json",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let h: Value = serde_json::from_slice(&out.stdout).unwrap();
     // As it happened: the signal marked it (it was "running or interrupted" before).
     assert_eq!(h[0]["status"], "interrupted");
@@ -697,12 +687,7 @@ fn drift_between_two_scans_is_exactly_the_change() {
     let state = state.to_str().unwrap();
     let sim = Sim::start(truth.clone(), small_pages(), 2);
     let out = plaudit(&sim, dir.path(), &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     std::fs::copy(
         dir.path().join("findings.json"),
         dir.path().join("first.json"),
@@ -723,20 +708,10 @@ fn drift_between_two_scans_is_exactly_the_change() {
     );
     let sim = Sim::start(changed, small_pages(), 2);
     let out = plaudit(&sim, dir.path(), &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
 
     let out = plaudit_cmd(&["drift", "--state", state, "--format", "json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let d: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         (d["from"]["id"].as_i64(), d["to"]["id"].as_i64()),
@@ -870,12 +845,7 @@ fn drift_between_two_scans_is_exactly_the_change() {
     let first = dir.path().join("first.json");
     for b in ["1", first.to_str().unwrap()] {
         let out = scan(b);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        expect_exit(&out, 1);
         assert!(
             String::from_utf8_lossy(&out.stderr)
                 .contains("1 failing finding(s) new since the baseline")
@@ -958,12 +928,7 @@ fn account_state_and_membership_hold_on_organizations_as_aws_runs_it() {
     // The whole organisation: inactive accounts listed, not crawled, not gaps.
     let dir = tempfile::tempdir().unwrap();
     let out = plaudit(&sim, dir.path(), &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let got = crawled(dir.path());
     assert!(gaps(&got).is_empty(), "{:?}", gaps(&got));
     let status_of = |inv: &Inventory, a: &str| {
@@ -994,12 +959,7 @@ fn account_state_and_membership_hold_on_organizations_as_aws_runs_it() {
     // One account crawled: the organisation is still nine accounts.
     let dir = tempfile::tempdir().unwrap();
     let out = plaudit(&sim, dir.path(), &["--accounts", &provider]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let got = crawled(dir.path());
     assert_eq!(
         got.accounts
@@ -1192,12 +1152,7 @@ fn role_chaining_asks_for_at_most_an_hour() {
     let dir = tempfile::tempdir().unwrap();
     config(dir.path(), "role:\n  duration_seconds: 7200\n");
     let out = plaudit(&sim, dir.path(), &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     assert!(gaps(&crawled(dir.path())).is_empty());
 }
 
@@ -1238,12 +1193,7 @@ fn hundreds_of_filter_values_are_chunked() {
     let sim = Sim::start(truth, small_pages(), 2);
     let dir = tempfile::tempdir().unwrap();
     let out = plaudit(&sim, dir.path(), &["--accounts", &account]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let got = crawled(dir.path());
     assert!(gaps(&got).is_empty(), "{:?}", gaps(&got));
     let a = got.accounts.iter().find(|a| a.id == account).unwrap();
@@ -1406,12 +1356,7 @@ fn consumer_lookups_follow_aws_visibility_regions_and_endpoint_types() {
     let sim = Sim::start(truth, small_pages(), 2);
     let dir = tempfile::tempdir().unwrap();
     let out = plaudit(&sim, dir.path(), &["--accounts", &cid]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let got = crawled(dir.path());
     let a = got.accounts.iter().find(|a| a.id == cid).unwrap();
     let r = a.regions.iter().find(|r| r.name == home).unwrap();
