@@ -101,6 +101,34 @@ impl Read<'_> {
     }
 }
 
+/// Two reasons say the same thing when they differ only in a rendered age (`pending for 48
+/// days` → `55 days`): a daily drift must not flag every pending connection as changed.
+fn same_reason(a: &str, b: &str) -> bool {
+    a == b || without_ages(a) == without_ages(b)
+}
+
+/// The text with every `<number> day` (days, day(s)) replaced by `N day`.
+fn without_ages(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find(|c: char| c.is_ascii_digit()) {
+        let (head, tail) = rest.split_at(i);
+        out.push_str(head);
+        let n = tail
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(tail.len());
+        let after = &tail[n..];
+        if after.starts_with(" day") {
+            out.push('N');
+        } else {
+            out.push_str(&tail[..n]);
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
 pub fn compare_findings(
     from: &ScanRecord,
     to: &ScanRecord,
@@ -118,7 +146,7 @@ pub fn compare_findings(
     let mut out = Vec::new();
     let change = |d: FindingDrift, r: &Recorded, prev: Option<&Recorded>| {
         let before = prev
-            .filter(|p| p.severity != r.severity || p.reason != r.reason)
+            .filter(|p| p.severity != r.severity || !same_reason(&p.reason, &r.reason))
             .map(|p| format!("{}: {}", p.severity, p.reason));
         FindingChange {
             drift: d,
@@ -143,7 +171,7 @@ pub fn compare_findings(
         let first_after_from = r.first_seen_scan.is_none_or(|s| s > from.id);
         let d = if was_failing {
             let p = prev.unwrap();
-            if p.severity != r.severity || p.reason != r.reason {
+            if p.severity != r.severity || !same_reason(&p.reason, &r.reason) {
                 FindingDrift::Changed
             } else {
                 FindingDrift::Open
@@ -667,5 +695,39 @@ mod tests {
         assert_eq!(got["was-dark"], "unverified");
         assert_eq!(got["was-unknown"], "unverified");
         assert_eq!(got["really-new"], "new");
+    }
+
+    #[test]
+    fn an_age_that_moved_is_not_a_change() {
+        let before = vec![rec(
+            "r|1|us-east-1|pending",
+            "fail",
+            "connection to `x` has been pending acceptance for 48 days (limit 7)",
+            Some(1),
+        )];
+        let after = vec![rec(
+            "r|1|us-east-1|pending",
+            "fail",
+            "connection to `x` has been pending acceptance for 55 days (limit 7)",
+            Some(1),
+        )];
+        let scope = BTreeSet::from([("1".to_string(), "us-east-1".to_string())]);
+        let none = BTreeSet::new();
+        let read = Read {
+            gaps: &none,
+            scope: &scope,
+        };
+        let d = compare_findings(&scan(1), &scan(2), &before, &after, read, read);
+        assert_eq!(d[0].drift.as_str(), "open");
+        assert!(d[0].before.is_none());
+        // A real change of the limit is still one.
+        let after = vec![rec(
+            "r|1|us-east-1|pending",
+            "fail",
+            "connection to `x` has been pending acceptance for 55 days (limit 14)",
+            Some(1),
+        )];
+        let d = compare_findings(&scan(1), &scan(2), &before, &after, read, read);
+        assert_eq!(d[0].drift.as_str(), "changed");
     }
 }
