@@ -7,7 +7,7 @@
 //! `CRAWL_BENCH_WRAP` runs the scan under a profiler, `CRAWL_BENCH_LOG` shows its logs,
 //! `CRAWL_BENCH_KEEP=DIR` keeps its report and inventory, `SIM_THREADS` sizes the simulator.
 //!
-//! The organisation comes from `plaudit::synth` (seed 1): every account has its own AZ name →
+//! The organisation comes from the synthetic organisation generator (`tests/it/synth.rs`) (seed 1): every account has its own AZ name →
 //! ID rotation; one account-region in 4 has a VPC with 2 interface endpoints, one in 20
 //! provides an endpoint service behind an NLB → ALB chain. The simulator answers every call
 //! after the given latency, enforces AWS's token buckets (EC2 100 burst + 20/s per account,
@@ -21,14 +21,17 @@
 //! is larger) and the ratio of the two, requests, throttling errors, retries, the scan's CPU
 //! seconds and peak RSS, and whether every account-region was inventoried.
 
-#[path = "../tests/sim/mod.rs"]
+#[path = "../tests/it/sim/mod.rs"]
 mod sim;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use plaudit::inventory::Inventory;
-use plaudit::synth::{self, Shape};
+#[allow(dead_code)]
+#[path = "../tests/it/synth.rs"]
+mod synth;
+use synth::Shape;
 use sim::{Latency, Options, Sim};
 
 // The simulator shares the machine with the scan: the allocator the scan uses keeps its own

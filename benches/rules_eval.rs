@@ -1,4 +1,4 @@
-//! Rule-evaluation benchmark on a synthetic organisation (see `plaudit::synth`).
+//! Rule-evaluation benchmark on a synthetic organisation (see the synthetic organisation generator (`tests/it/synth.rs`)).
 //!
 //!     cargo bench --bench rules_eval -- [ACCOUNTS] [REGIONS]     # default 1000 17
 //!
@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 
 use plaudit::rules::{self, eval};
 use plaudit::store::{GapIndex, Store};
-use plaudit::synth::{self, Shape};
+#[allow(dead_code)]
+#[path = "../tests/it/synth.rs"]
+mod synth;
+use synth::Shape;
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();

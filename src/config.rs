@@ -27,7 +27,7 @@ pub struct Config {
     /// How long one rule's query may run (1–3,600 s; default 60): past it the rule is
     /// stopped, reported as an error, and the scan exits 2 after writing the other rules'
     /// findings.
-    #[serde(default, deserialize_with = "rule_timeout_range")]
+    #[serde(default)]
     pub rule_timeout_seconds: Option<u64>,
     /// Default for `--fail-on`.
     #[serde(default)]
@@ -60,10 +60,10 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct HistoryConfig {
     /// Keep the N most recent scans (at least 2: drift compares two).
-    #[serde(default, deserialize_with = "keep_scans_range")]
+    #[serde(default)]
     pub keep_scans: Option<usize>,
     /// Keep scans younger than this many days.
-    #[serde(default, deserialize_with = "keep_days_range")]
+    #[serde(default)]
     pub keep_days: Option<u64>,
 }
 
@@ -122,7 +122,7 @@ pub struct RoleConfig {
     /// may be lower). Role chaining caps sessions at 3,600 s: the crawler asks for at most
     /// that when the scan's own credentials are a role session. Credentials are refreshed
     /// before they expire.
-    #[serde(default = "default_duration", deserialize_with = "duration_range")]
+    #[serde(default = "default_duration")]
     pub duration_seconds: u32,
 }
 
@@ -168,27 +168,27 @@ impl RoleConfig {
 #[serde(deny_unknown_fields)]
 pub struct CrawlConfig {
     /// Accounts crawled at once (1–100,000).
-    #[serde(default = "d_accounts", deserialize_with = "count_range")]
+    #[serde(default = "d_accounts")]
     pub accounts: usize,
     /// Requests in flight across the whole scan (1–100,000).
-    #[serde(default = "d_requests", deserialize_with = "count_range")]
+    #[serde(default = "d_requests")]
     pub requests: usize,
     /// Requests in flight per account (1–100,000).
-    #[serde(default = "d_per_account", deserialize_with = "count_range")]
+    #[serde(default = "d_per_account")]
     pub requests_per_account: usize,
     /// Attempts per call, 1–20 (throttling and 5xx are retried with backoff and jitter).
-    #[serde(default = "d_attempts", deserialize_with = "attempts_range")]
+    #[serde(default = "d_attempts")]
     pub max_attempts: u32,
     /// Seconds before one call attempt gives up (1–3,600).
-    #[serde(default = "d_call_timeout", deserialize_with = "timeout_range")]
+    #[serde(default = "d_call_timeout")]
     pub call_timeout_seconds: u64,
     /// MaxResults for the EC2 listings, 5–1,000 (AWS's range; AWS's maximum is used when
     /// absent).
-    #[serde(default, deserialize_with = "page_size_range")]
+    #[serde(default)]
     pub page_size: Option<i32>,
     /// Stop crawling after this many seconds (1–604,800, a week); what was collected is
     /// evaluated and the rest is recorded as `timeout` gaps (the scan is incomplete).
-    #[serde(default, deserialize_with = "deadline_range")]
+    #[serde(default)]
     pub deadline_seconds: Option<u64>,
 }
 
@@ -204,77 +204,6 @@ impl Default for CrawlConfig {
             deadline_seconds: None,
         }
     }
-}
-
-/// A whole number from `lo` to `hi`, or an error naming the range (serde-saphyr adds the
-/// file's line).
-fn ranged<'de, D: serde::Deserializer<'de>>(
-    d: D,
-    lo: i64,
-    hi: i64,
-    what: &str,
-) -> Result<i64, D::Error> {
-    let v = i64::deserialize(d)?;
-    if v < lo || v > hi {
-        return Err(serde::de::Error::custom(format!(
-            "{v} is out of range: {what} must be from {lo} to {hi}"
-        )));
-    }
-    Ok(v)
-}
-
-fn duration_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    ranged(
-        d,
-        900,
-        43_200,
-        "role.duration_seconds (AWS's AssumeRole range)",
-    )
-    .map(|v| v as u32)
-}
-fn count_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
-    ranged(d, 1, 100_000, "a concurrency limit").map(|v| v as usize)
-}
-fn attempts_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    ranged(d, 1, 20, "crawl.max_attempts").map(|v| v as u32)
-}
-fn timeout_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    ranged(d, 1, 3_600, "crawl.call_timeout_seconds").map(|v| v as u64)
-}
-/// An optional whole number (`null` or absent: none) from `lo` to `hi`.
-fn ranged_opt<'de, D: serde::Deserializer<'de>>(
-    d: D,
-    lo: i64,
-    hi: i64,
-    what: &str,
-) -> Result<Option<i64>, D::Error> {
-    match Option::<i64>::deserialize(d)? {
-        Some(v) if v < lo || v > hi => Err(serde::de::Error::custom(format!(
-            "{v} is out of range: {what} must be from {lo} to {hi}"
-        ))),
-        v => Ok(v),
-    }
-}
-fn page_size_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
-    ranged_opt(
-        d,
-        5,
-        1_000,
-        "crawl.page_size (AWS's MaxResults range for the EC2 listings)",
-    )
-    .map(|v| v.map(|v| v as i32))
-}
-fn keep_scans_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
-    ranged_opt(d, 2, 1_000_000, "history.keep_scans").map(|v| v.map(|v| v as usize))
-}
-fn keep_days_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    ranged_opt(d, 1, 36_500, "history.keep_days").map(|v| v.map(|v| v as u64))
-}
-fn rule_timeout_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    ranged_opt(d, 1, 3_600, "rule_timeout_seconds").map(|v| v.map(|v| v as u64))
-}
-fn deadline_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    ranged_opt(d, 1, 604_800, "crawl.deadline_seconds").map(|v| v.map(|v| v as u64))
 }
 
 fn d_accounts() -> usize {
@@ -329,10 +258,40 @@ pub enum ConfigError {
     },
     #[error("config `{path}`: {message}")]
     Invalid { path: PathBuf, message: String },
+    /// Settings that parse but that AWS (or plaudit) would refuse: every one of them, each
+    /// with its line.
+    #[error("config `{path}` has {} setting(s) to fix:{}", problems.len(), list(problems))]
+    Rejected {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems.iter().map(|p| format!("\n  {p}")).collect()
+}
+
+/// One rejected setting: its key, where it is, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: &'static str,
+    /// 1-based; 0 when the file did not say where (serde-saphyr's unknown location).
+    pub line: u64,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line > 0 {
+            write!(f, "line {}: ", self.line)?;
+        }
+        write!(f, "`{}` {}", self.key, self.message)
+    }
 }
 
 impl Config {
-    /// Reads and parses a config file. Relative `rule_dirs` are taken from the file's folder.
+    /// Reads, parses and validates a config file. Relative `rule_dirs`, `state` and
+    /// `waivers` are taken from the file's folder.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
@@ -353,14 +312,209 @@ impl Config {
         Ok(cfg)
     }
 
+    /// Parses a config's text (syntax, types and unknown keys: the first error, with its
+    /// line), then validates it ([`Config::problems`]: every problem, each with its line).
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        serde_saphyr::from_str(text).map_err(|e| ConfigError::Invalid {
+        let invalid = |e: serde_saphyr::Error| ConfigError::Invalid {
             path: path.to_path_buf(),
             message: e.to_string(),
-        })
+        };
+        let cfg: Config = serde_saphyr::from_str(text).map_err(invalid)?;
+        let lines: Lines = serde_saphyr::from_str(text).map_err(invalid)?;
+        let problems = cfg.problems(&lines);
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigError::Rejected {
+                path: path.to_path_buf(),
+                problems,
+            })
+        }
+    }
+
+    /// Every setting AWS or plaudit would refuse. Values are rejected, never clamped: a
+    /// number the user wrote is either used as written or named here.
+    fn problems(&self, lines: &Lines) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let mut range = |key: &'static str, line: u64, v: Option<u64>, lo: u64, hi: u64, why: &str| {
+            if let Some(v) = v.filter(|v| *v < lo || *v > hi) {
+                out.push(Problem {
+                    key,
+                    line,
+                    message: format!("is {v}: it must be from {lo} to {hi}{why}"),
+                });
+            }
+        };
+        let c = &self.crawl;
+        let l = &lines.crawl;
+        let n = |v: usize| Some(v as u64);
+        range("crawl.accounts", l.line("accounts"), n(c.accounts), 1, 100_000, "");
+        range("crawl.requests", l.line("requests"), n(c.requests), 1, 100_000, "");
+        range(
+            "crawl.requests_per_account",
+            l.line("requests_per_account"),
+            n(c.requests_per_account),
+            1,
+            100_000,
+            "",
+        );
+        range("crawl.max_attempts", l.line("max_attempts"), Some(c.max_attempts.into()), 1, 20, "");
+        range(
+            "crawl.call_timeout_seconds",
+            l.line("call_timeout_seconds"),
+            Some(c.call_timeout_seconds),
+            1,
+            3_600,
+            "",
+        );
+        range(
+            "crawl.page_size",
+            l.line("page_size"),
+            c.page_size.map(|v| v.max(0) as u64),
+            5,
+            1_000,
+            " (AWS's MaxResults range for the EC2 listings)",
+        );
+        range(
+            "crawl.deadline_seconds",
+            l.line("deadline_seconds"),
+            c.deadline_seconds,
+            1,
+            604_800,
+            " (a week)",
+        );
+        range(
+            "role.duration_seconds",
+            lines.role.line("duration_seconds"),
+            Some(self.role.duration_seconds.into()),
+            900,
+            43_200,
+            " (AWS's AssumeRole DurationSeconds range)",
+        );
+        range(
+            "history.keep_scans",
+            lines.history.line("keep_scans"),
+            self.history.keep_scans.map(|v| v as u64),
+            2,
+            1_000_000,
+            " (drift compares two scans)",
+        );
+        range(
+            "history.keep_days",
+            lines.history.line("keep_days"),
+            self.history.keep_days,
+            1,
+            36_500,
+            "",
+        );
+        range(
+            "rule_timeout_seconds",
+            lines.rule_timeout_seconds.as_ref().map_or(0, |s| s.referenced.line()),
+            self.rule_timeout_seconds,
+            1,
+            3_600,
+            "",
+        );
+        let r = &self.role;
+        let mut bad = |key: &'static str, line: u64, message: String| {
+            out.push(Problem { key, line, message })
+        };
+        if let Some(t) = &r.arn_template {
+            if !t.contains("{account_id}") {
+                bad(
+                    "role.arn_template",
+                    lines.role.line("arn_template"),
+                    format!(
+                        "is `{t}`: it must contain `{{account_id}}` (and may contain \
+                         `{{partition}}`), or every account would be entered through one role"
+                    ),
+                );
+            }
+        }
+        // AWS's AssumeRole constraints (the STS API reference): RoleSessionName 2-64
+        // characters of [A-Za-z0-9_+=,.@-], ExternalId 2-1,224 of [A-Za-z0-9_+=,.@:/-].
+        let charset = |v: &str, extra: &str| {
+            v.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || extra.contains(ch))
+        };
+        let s = &r.session_name;
+        if !(2..=64).contains(&s.chars().count()) || !charset(s, "+=,.@-") {
+            bad(
+                "role.session_name",
+                lines.role.line("session_name"),
+                format!(
+                    "is `{s}`: AWS takes 2 to 64 letters, digits and `_+=,.@-` (AssumeRole's \
+                     RoleSessionName)"
+                ),
+            );
+        }
+        if let Some(x) = &r.external_id {
+            if !(2..=1_224).contains(&x.chars().count()) || !charset(x, "+=,.@:/-") {
+                bad(
+                    "role.external_id",
+                    lines.role.line("external_id"),
+                    "must be 2 to 1,224 letters, digits and `_+=,.@:/-` (AssumeRole's \
+                     ExternalId; its value is not shown)"
+                        .to_string(),
+                );
+            }
+        }
+        if r.name.is_empty() && r.arn_template.is_none() {
+            bad(
+                "role.name",
+                lines.role.line("name"),
+                "is empty: name the role to assume in every account".to_string(),
+            );
+        }
+        let accounts = &self.accounts;
+        let ids = |key: &'static str, field: &'static str, list: &mut dyn Iterator<Item = &String>| {
+            list.filter(|id| !is_account_id(id))
+                .map(|id| Problem {
+                    key,
+                    line: lines.accounts.line(field),
+                    message: format!("has `{id}`, which is not a 12-digit AWS account id"),
+                })
+                .collect::<Vec<_>>()
+        };
+        out.extend(ids("accounts.include", "include", &mut accounts.include.iter()));
+        out.extend(ids("accounts.exclude", "exclude", &mut accounts.exclude.iter()));
+        out.extend(ids("accounts.list", "list", &mut accounts.list.iter().map(|a| &a.id)));
+        out
+    }
+}
+
+/// Whether a string is an AWS account id: twelve digits.
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Where the config's keys are (a second, lenient reading of the same text): only for
+/// naming lines in [`Problem`]s.
+#[derive(Debug, Default, Deserialize)]
+struct Lines {
+    #[serde(default)]
+    crawl: Section,
+    #[serde(default)]
+    role: Section,
+    #[serde(default)]
+    history: Section,
+    #[serde(default)]
+    accounts: Section,
+    #[serde(default)]
+    rule_timeout_seconds: Option<serde_saphyr::Spanned<serde::de::IgnoredAny>>,
+}
+
+/// A section's keys and their lines.
+#[derive(Debug, Default, Deserialize)]
+#[serde(transparent)]
+struct Section(BTreeMap<String, serde_saphyr::Spanned<serde::de::IgnoredAny>>);
+
+impl Section {
+    fn line(&self, key: &str) -> u64 {
+        self.0.get(key).map_or(0, |s| s.referenced.line())
     }
 }
 
@@ -391,7 +545,7 @@ mod tests {
             ("crawl:\n  page_size: 2\n", "page_size"),
             ("crawl:\n  page_size: 5000\n", "page_size"),
             ("role:\n  duration_seconds: 60\n", "duration_seconds"),
-            ("crawl:\n  accounts: 0\n", "concurrency"),
+            ("crawl:\n  accounts: 0\n", "crawl.accounts"),
             (
                 "crawl:\n  call_timeout_seconds: 18446744073709551615\n",
                 "call_timeout",
@@ -412,6 +566,49 @@ mod tests {
         assert_eq!(ok.crawl.page_size, Some(5));
         let none = Config::parse("crawl:\n  page_size: null\n", Path::new("c.yaml")).unwrap();
         assert_eq!(none.crawl.page_size, None);
+    }
+
+    #[test]
+    fn every_rejected_setting_is_named_with_its_line() {
+        let text = "\
+regions: [eu-west-1]
+crawl:
+  accounts: 0
+  requests: 0
+  page_size: 1001
+role:
+  arn_template: arn:aws:iam::111111111111:role/Fixed
+  session_name: \"has space\"
+  external_id: x
+accounts:
+  include: [\"12345\"]
+history:
+  keep_scans: 1
+rule_timeout_seconds: 0
+";
+        let err = Config::parse(text, Path::new("c.yaml")).unwrap_err();
+        let ConfigError::Rejected { problems, .. } = &err else {
+            panic!("not rejected: {err}");
+        };
+        let got: Vec<(&str, u64)> = problems.iter().map(|p| (p.key, p.line)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("crawl.accounts", 3),
+                ("crawl.requests", 4),
+                ("crawl.page_size", 5),
+                ("history.keep_scans", 13),
+                ("rule_timeout_seconds", 14),
+                ("role.arn_template", 7),
+                ("role.session_name", 8),
+                ("role.external_id", 9),
+                ("accounts.include", 11),
+            ]
+        );
+        let text = err.to_string();
+        assert!(text.contains("`c.yaml` has 9 setting(s) to fix"), "{text}");
+        assert!(text.contains("line 5: `crawl.page_size` is 1001"), "{text}");
+        assert!(!text.contains("external_id: x"), "the external id is a secret: {text}");
     }
 
     #[test]

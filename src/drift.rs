@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::history::{Recorded, ScanRecord, age_days};
+use crate::findings::{Severity, Status};
+use crate::history::{History, Recorded, ScanRecord, age_days, scope_of};
 use crate::inventory::{Account, Inventory, Region};
 
 /// What happened to one finding between the two scans.
@@ -48,7 +49,7 @@ pub struct FindingChange {
     pub account_id: String,
     pub region: String,
     pub resource_id: String,
-    pub severity: String,
+    pub severity: Severity,
     pub reason: String,
     /// Severity and reason in the older scan, when they differ.
     pub before: Option<String>,
@@ -78,8 +79,96 @@ pub struct Drift {
     pub graph: Vec<GraphChange>,
 }
 
+impl Drift {
+    /// The drift between two finished scans of a history: `to` defaults to the last finished
+    /// scan, `from` to the finished scan before it — complete or not: a real organisation
+    /// nearly always has a gap somewhere, and what either scan could not read is
+    /// `unverified`, never new or resolved.
+    pub fn between(h: &History, from: Option<i64>, to: Option<i64>) -> anyhow::Result<Drift> {
+        use anyhow::Context;
+        let scans = h.scans()?;
+        let finished: Vec<&ScanRecord> = scans.iter().filter(|s| s.finished()).collect();
+        let to = match to {
+            Some(id) => h.scan(id)?,
+            None => finished.last().map(|s| (*s).clone()).context(
+                "no finished scan in the history yet (`plaudit history`); record one with \
+                 `plaudit scan`",
+            )?,
+        };
+        let from = match from {
+            Some(id) => h.scan(id)?,
+            None => finished
+                .iter()
+                .rev()
+                .find(|s| s.id < to.id)
+                .map(|s| (*s).clone())
+                .with_context(|| {
+                    format!(
+                        "no finished scan before scan {} to compare with; pick two with \
+                         --from and --to (`plaudit history`)",
+                        to.id
+                    )
+                })?,
+        };
+        for s in [&from, &to] {
+            if !s.finished() {
+                anyhow::bail!(
+                    "scan {} did not finish ({}); pick another (`plaudit history`)",
+                    s.id,
+                    s.status
+                );
+            }
+        }
+        let (from_inventory, to_inventory) = (h.inventory(from.id)?, h.inventory(to.id)?);
+        let (from_gaps, to_gaps) = (h.gaps(from.id)?, h.gaps(to.id)?);
+        let (from_scope, to_scope) = (scope_of(&from_inventory), scope_of(&to_inventory));
+        let findings = compare_findings(
+            &from,
+            &to,
+            &h.findings(from.id)?,
+            &h.findings(to.id)?,
+            Read {
+                gaps: &from_gaps,
+                scope: &from_scope,
+            },
+            Read {
+                gaps: &to_gaps,
+                scope: &to_scope,
+            },
+        );
+        let graph = compare_graph(&from_inventory, &to_inventory);
+        Ok(Drift {
+            from,
+            to,
+            findings,
+            graph,
+        })
+    }
+
+    /// How many findings drifted this way.
+    pub fn count(&self, kind: FindingDrift) -> usize {
+        self.findings.iter().filter(|c| c.drift == kind).count()
+    }
+
+    /// One line: the scans compared and what changed.
+    pub fn summary(&self) -> String {
+        use FindingDrift as D;
+        format!(
+            "scan {} → scan {}: {} new, {} resolved, {} changed, {} still open, {} unverified · {} changes in the PrivateLink graph",
+            self.from.id,
+            self.to.id,
+            self.count(D::New),
+            self.count(D::Resolved),
+            self.count(D::Changed),
+            self.count(D::Open),
+            self.count(D::Unverified),
+            self.graph.len()
+        )
+    }
+}
+
 fn is_failing(r: &Recorded) -> bool {
-    r.status == "fail" || r.status == "waived"
+    r.status.is_failing()
 }
 
 /// Compares the findings of two scans. `to_gaps`: the newer scan's unreadable
@@ -154,7 +243,7 @@ pub fn compare_findings(
             account_id: r.account_id.clone(),
             region: r.region.clone(),
             resource_id: r.resource_id.clone(),
-            severity: r.severity.clone(),
+            severity: r.severity,
             reason: r.reason.clone(),
             before,
             first_seen_scan: r.first_seen_scan,
@@ -177,7 +266,7 @@ pub fn compare_findings(
                 FindingDrift::Open
             }
         } else if !from_read.covers(&r.account_id, &r.region)
-            || prev.is_some_and(|p| p.status == "unknown")
+            || prev.is_some_and(|p| p.status == Status::Unknown)
         {
             // The older scan could not tell (a gap, outside its scope, unknown): not new.
             FindingDrift::Unverified
@@ -195,7 +284,7 @@ pub fn compare_findings(
         }
         match new.get(fp) {
             Some(r) if is_failing(r) => {}
-            Some(r) if r.status == "unknown" => {
+            Some(r) if r.status == Status::Unknown => {
                 out.push(change(FindingDrift::Unverified, r, Some(p)))
             }
             Some(r) => out.push(change(FindingDrift::Resolved, r, Some(p))),
@@ -558,8 +647,8 @@ mod tests {
             resource_id: p[3].into(),
             resource_type: "x".into(),
             title: "t".into(),
-            status: status.into(),
-            severity: "high".into(),
+            status: status.parse().unwrap(),
+            severity: Severity::High,
             reason: reason.into(),
             path: None,
             waiver_id: None,
@@ -576,7 +665,7 @@ mod tests {
             tool_version: "0".into(),
             ruleset_hash: "h".into(),
             source: "crawl".into(),
-            status: "complete".into(),
+            status: crate::history::ScanStatus::Complete,
             exit_code: Some(1),
             accounts: None,
             account_regions: None,

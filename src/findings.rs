@@ -78,6 +78,12 @@ pub enum Status {
 }
 
 impl Status {
+    /// Whether the resource breaks the rule: failing, waived or not (a waiver accepts a
+    /// finding, it does not fix it). Baselines and drift count these.
+    pub fn is_failing(self) -> bool {
+        matches!(self, Status::Fail | Status::Waived)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Fail => "fail",
@@ -131,26 +137,32 @@ pub struct Finding {
     pub waiver_id: Option<String>,
 }
 
+/// A finding's identity from its four parts (see [`Finding::fingerprint`]): the one place it
+/// is computed, for findings in memory and in JSON reports read back as baselines.
+pub fn fingerprint(rule_id: &str, account_id: &str, region: &str, resource_id: &str) -> String {
+    fn part(s: &str) -> std::borrow::Cow<'_, str> {
+        if s.contains(['|', '\\']) {
+            s.replace('\\', "\\\\").replace('|', "\\|").into()
+        } else {
+            s.into()
+        }
+    }
+    format!(
+        "{}|{}|{}|{}",
+        part(rule_id),
+        part(account_id),
+        part(region),
+        part(resource_id)
+    )
+}
+
 impl Finding {
     /// Stable identity across scans: rule + account + region + resource, joined with `|`.
     /// A `|` or `\` inside a field is escaped with `\`, so two different findings never share
     /// a fingerprint (a crafted resource id `a|b` could otherwise stand in for another
     /// finding); fields without either — every real AWS id — read as before.
     pub fn fingerprint(&self) -> String {
-        fn part(s: &str) -> std::borrow::Cow<'_, str> {
-            if s.contains(['|', '\\']) {
-                s.replace('\\', "\\\\").replace('|', "\\|").into()
-            } else {
-                s.into()
-            }
-        }
-        format!(
-            "{}|{}|{}|{}",
-            part(&self.rule_id),
-            part(&self.account_id),
-            part(&self.region),
-            part(&self.resource_id)
-        )
+        fingerprint(&self.rule_id, &self.account_id, &self.region, &self.resource_id)
     }
 
     /// The order reports use: failing before unknown before passing, then by severity

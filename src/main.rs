@@ -18,9 +18,9 @@ fn main() -> ExitCode {
     {
         use std::io::IsTerminal;
         let ansi = cli.color.enabled(std::io::stderr().is_terminal());
-        init_logs(cli.verbose, ansi, cli.machine_output());
+        init_logs(cli.verbose, ansi, cli.command.handler().machine_output());
     }
-    match plaudit::commands::run(cli) {
+    match plaudit::commands::run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) if plaudit::output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e)

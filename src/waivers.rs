@@ -171,6 +171,12 @@ impl Waivers {
     }
 
     /// Rule ids the waivers name that are not in `known`: an error naming file and line.
+    /// The waivers, once every rule they name is in the rule set.
+    pub fn checked_against(self, set: &crate::rules::RuleSet) -> Result<Waivers, WaiverError> {
+        self.check_rules(&set.rules().iter().map(|r| r.id.clone()).collect())?;
+        Ok(self)
+    }
+
     pub fn check_rules(&self, known: &BTreeSet<String>) -> Result<(), WaiverError> {
         for (w, line) in self.list.iter().zip(&self.lines) {
             for r in &w.rules {

@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::findings::{Finding, Status};
+use crate::findings::{Finding, Severity, Status};
 use crate::inventory::{CoverageStatus, Inventory};
 
 /// Schema migrations, in order; `user_version` is how many have run.
@@ -92,10 +92,7 @@ pub struct ScanRecord {
     pub tool_version: String,
     pub ruleset_hash: String,
     pub source: String,
-    /// `running` (still going, or killed without a chance to say so), `complete`,
-    /// `incomplete` (coverage gaps), `interrupted` (Ctrl-C or SIGTERM), `failed` (an error,
-    /// exit code 2).
-    pub status: String,
+    pub status: ScanStatus,
     pub exit_code: Option<i64>,
     pub accounts: Option<i64>,
     pub account_regions: Option<i64>,
@@ -108,7 +105,67 @@ pub struct ScanRecord {
 impl ScanRecord {
     /// Finished with a report, complete or not (not running, interrupted or failed).
     pub fn finished(&self) -> bool {
-        matches!(self.status.as_str(), "complete" | "incomplete")
+        matches!(self.status, ScanStatus::Complete | ScanStatus::Incomplete)
+    }
+}
+
+/// How a recorded scan ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanStatus {
+    /// Still going, or killed without a chance to say so (SIGKILL, power loss).
+    Running,
+    /// Finished, every account-region read.
+    Complete,
+    /// Finished with coverage gaps.
+    Incomplete,
+    /// Stopped by Ctrl-C or SIGTERM.
+    Interrupted,
+    /// Stopped by an error (exit code 2).
+    Failed,
+}
+
+impl ScanStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanStatus::Running => "running",
+            ScanStatus::Complete => "complete",
+            ScanStatus::Incomplete => "incomplete",
+            ScanStatus::Interrupted => "interrupted",
+            ScanStatus::Failed => "failed",
+        }
+    }
+
+    /// As `plaudit history` shows it: a `running` scan that is not the last one was killed
+    /// (a scan in progress is always the newest).
+    pub fn shown(self, is_last: bool) -> &'static str {
+        match self {
+            ScanStatus::Running if is_last => "running (or killed)",
+            ScanStatus::Running => "killed",
+            s => s.as_str(),
+        }
+    }
+}
+
+impl std::fmt::Display for ScanStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ScanStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            ScanStatus::Running,
+            ScanStatus::Complete,
+            ScanStatus::Incomplete,
+            ScanStatus::Interrupted,
+            ScanStatus::Failed,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+        .ok_or_else(|| format!("scan status `{s}` is unknown to this version of plaudit"))
     }
 }
 
@@ -202,7 +259,7 @@ pub fn scope_of(inv: &Inventory) -> BTreeSet<(String, String)> {
 /// Marks a scan that is still `running` as `interrupted` or `failed`, with its exit code, on a
 /// connection of its own (from a signal handler, or as an error unwinds). A scan that already
 /// finished is left as it is.
-pub fn mark_unfinished(path: &Path, id: i64, status: &str, exit_code: u8) -> Result<()> {
+pub fn mark_unfinished(path: &Path, id: i64, status: ScanStatus, exit_code: u8) -> Result<()> {
     let conn = Connection::open_with_flags(
         path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -211,7 +268,7 @@ pub fn mark_unfinished(path: &Path, id: i64, status: &str, exit_code: u8) -> Res
     conn.execute(
         "UPDATE scans SET status = ?2, finished_at = ?3, exit_code = ?4
          WHERE id = ?1 AND status = 'running'",
-        params![id, status, now(), i64::from(exit_code)],
+        params![id, status.as_str(), now(), i64::from(exit_code)],
     )?;
     Ok(())
 }
@@ -226,8 +283,8 @@ pub struct Recorded {
     pub resource_id: String,
     pub resource_type: String,
     pub title: String,
-    pub status: String,
-    pub severity: String,
+    pub status: Status,
+    pub severity: Severity,
     pub reason: String,
     pub path: Option<String>,
     pub waiver_id: Option<String>,
@@ -488,7 +545,12 @@ impl History {
             params![
                 id,
                 now(),
-                if gaps == 0 { "complete" } else { "incomplete" },
+                if gaps == 0 {
+                    ScanStatus::Complete
+                } else {
+                    ScanStatus::Incomplete
+                }
+                .as_str(),
                 i64::from(exit_code),
                 inv.accounts.len() as i64,
                 inv.account_regions() as i64,
@@ -518,7 +580,7 @@ impl History {
                 tool_version: r.get(3)?,
                 ruleset_hash: r.get(4)?,
                 source: r.get(5)?,
-                status: r.get(6)?,
+                status: parsed(r, 6)?,
                 exit_code: r.get(7)?,
                 accounts: r.get(8)?,
                 account_regions: r.get(9)?,
@@ -559,8 +621,8 @@ impl History {
                 resource_id: r.get(4)?,
                 resource_type: r.get(5)?,
                 title: r.get(6)?,
-                status: r.get(7)?,
-                severity: r.get(8)?,
+                status: parsed(r, 7)?,
+                severity: parsed(r, 8)?,
                 reason: r.get(9)?,
                 path: r.get(10)?,
                 waiver_id: r.get(11)?,
@@ -611,3 +673,12 @@ pub fn age_days(first_seen_at: Option<&str>, at: Option<&str>) -> Option<f64> {
 
 #[cfg(test)]
 mod tests;
+
+/// A column read as a type that parses from text (a status, a severity): a value this
+/// version does not know is an error naming it, never a silent default.
+fn parsed<T: std::str::FromStr<Err = String>>(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<T> {
+    let text: String = r.get(i)?;
+    text.parse::<T>().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+    })
+}

@@ -98,8 +98,8 @@ fn first_seen_survives_gaps_and_a_comeback_is_new() {
     assert_eq!(first_seen(&h, s9, "x"), Some(s9));
     let scans = h.scans().unwrap();
     assert_eq!(scans.len(), 9);
-    assert_eq!(scans[3].status, "incomplete");
-    assert_eq!(scans[0].status, "complete");
+    assert_eq!(scans[3].status, ScanStatus::Incomplete);
+    assert_eq!(scans[0].status, ScanStatus::Complete);
     assert_eq!(h.inventory(s1).unwrap().accounts.len(), 2);
 }
 
@@ -151,7 +151,7 @@ fn two_writers_at_once_do_not_corrupt_it() {
     }
     let h = History::open(&path).unwrap();
     assert_eq!(h.scans().unwrap().len(), 20);
-    assert!(h.scans().unwrap().iter().all(|s| s.status == "complete"));
+    assert!(h.scans().unwrap().iter().all(|s| s.status == ScanStatus::Complete));
 }
 
 #[test]

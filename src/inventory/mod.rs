@@ -33,6 +33,7 @@
 //! }
 //! ```
 
+pub mod export;
 pub mod load;
 pub mod merge;
 

@@ -5,6 +5,7 @@
 use std::io::Write;
 
 use super::{Printer, ScanReport};
+use crate::output::rows::Csv;
 
 /// Findings CSV columns, in order.
 pub const CSV_COLUMNS: [&str; 12] = [
@@ -22,15 +23,6 @@ pub const CSV_COLUMNS: [&str; 12] = [
     "waiver_id",
 ];
 
-/// Prefixes `'` to a cell that starts like a formula (`=`, `+`, `-`, `@`, tab or CR), so that
-/// spreadsheets show it as text (OWASP's CSV injection advice).
-pub fn neutralise_formula(cell: &str) -> std::borrow::Cow<'_, str> {
-    match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
-        _ => cell.into(),
-    }
-}
-
 pub struct CsvPrinter {
     /// Which of [`CSV_COLUMNS`], in which order.
     pub columns: Vec<&'static str>,
@@ -38,10 +30,8 @@ pub struct CsvPrinter {
 
 impl Printer for CsvPrinter {
     fn print(&self, report: &ScanReport, out: &mut dyn Write) -> anyhow::Result<()> {
-        let mut w = csv::WriterBuilder::new()
-            .terminator(csv::Terminator::CRLF)
-            .from_writer(out);
-        w.write_record(&self.columns)?;
+        let mut w = Csv::new(out);
+        w.header(&self.columns)?;
         let index: Vec<usize> = self
             .columns
             .iter()
@@ -67,32 +57,8 @@ impl Printer for CsvPrinter {
                 f.path.as_deref().unwrap_or(""),
                 f.waiver_id.as_deref().unwrap_or(""),
             ];
-            w.write_record(
-                index
-                    .iter()
-                    .map(|&i| neutralise_formula(cells[i]).into_owned()),
-            )?;
+            w.row(index.iter().map(|&i| cells[i]))?;
         }
-        w.flush()?;
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formulas_are_neutralised() {
-        assert_eq!(
-            neutralise_formula("=HYPERLINK(\"x\")"),
-            "'=HYPERLINK(\"x\")"
-        );
-        assert_eq!(neutralise_formula("+1"), "'+1");
-        assert_eq!(neutralise_formula("-1"), "'-1");
-        assert_eq!(neutralise_formula("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(neutralise_formula("\tx"), "'\tx");
-        assert_eq!(neutralise_formula("vpce-123"), "vpce-123");
-        assert_eq!(neutralise_formula(""), "");
+        w.finish()
     }
 }

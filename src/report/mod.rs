@@ -17,7 +17,6 @@
 //! ```
 
 mod csv;
-pub mod export;
 mod html;
 mod json;
 mod ocsf;
@@ -32,7 +31,7 @@ use serde::Serialize;
 use crate::findings::{Finding, Severity, Status};
 use crate::inventory::{CoverageEntry, Inventory};
 
-pub use self::csv::{CSV_COLUMNS, neutralise_formula};
+pub use self::csv::CSV_COLUMNS;
 
 /// A terminal cell with its control characters (C0, DEL, C1: escape sequences that clear the
 /// screen, set the window title or forge links) replaced by visible escapes (`\u{1b}`).
@@ -231,7 +230,7 @@ pub fn printer_with_columns(
     if format != Format::Csv {
         anyhow::bail!("--columns chooses CSV columns: use it with --format csv");
     }
-    let chosen = export::select(&CSV_COLUMNS, columns, true)?;
+    let chosen = crate::output::rows::select_columns(&CSV_COLUMNS, columns, true)?;
     Ok(Box::new(csv::CsvPrinter { columns: chosen }))
 }
 

@@ -395,26 +395,3 @@ pub fn evaluate_with_threads(
     ev.findings.sort_by(Finding::report_order);
     ev
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::synth::{Shape, generate};
-
-    #[test]
-    fn parallel_evaluation_equals_sequential() {
-        let inv = generate(Shape {
-            accounts: 30,
-            regions: 3,
-            ..Default::default()
-        });
-        let store = Store::load(&inv).unwrap();
-        let set = crate::rules::load_all(&[], true).unwrap();
-        let one = evaluate_with_threads(&set, &store, &inv, 1);
-        let three = evaluate_with_threads(&set, &store, &inv, 3);
-        assert!(one.errors.is_empty() && three.errors.is_empty());
-        assert!(one.findings.len() > 100);
-        assert_eq!(one.findings, three.findings);
-        assert!(one.findings.iter().any(|f| f.status == Status::Fail));
-    }
-}

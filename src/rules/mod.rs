@@ -23,8 +23,11 @@
 //! Not in here: the SQL schema ([`crate::store`]) or output formats ([`crate::report`]).
 
 pub mod builtin;
+mod doc;
 pub mod eval;
 pub mod testing;
+
+pub use doc::explain_text;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@
 //! findings of the healthy ones do not change, nothing hangs, and Ctrl-C stops a scan
 //! promptly without leaving a half-written file.
 
-mod sim;
+use crate::sim;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -13,7 +13,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use plaudit::inventory::Inventory;
-use plaudit::synth::{self, Shape};
+use crate::synth::{self, Shape};
 use serde_json::Value;
 use sim::{Fault, FaultKind, Latency, Match, Options, Sim};
 

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-mod support;
+use crate::support;
 
 const TOOLS: [&str; 2] = ["cfn-lint==1.58.0", "python-hcl2==8.1.4"];
 

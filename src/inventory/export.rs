@@ -5,12 +5,9 @@
 //! ([`EXPORT_COLUMNS_VERSION`], documented in `docs/outputs.md`); `--columns` picks and orders.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 
-use anyhow::{Result, bail};
 
-use super::neutralise_formula;
-use crate::inventory::{Inventory, Region};
+use super::{Inventory, Region};
 
 /// Version of the export column sets below.
 pub const EXPORT_COLUMNS_VERSION: u32 = 1;
@@ -308,49 +305,4 @@ pub fn rows(
         }
     }
     out
-}
-
-/// The columns to print: `--columns` (checked against the set, in the order given) or the
-/// default set (without the history columns when there is no history).
-pub fn select(
-    all: &'static [&'static str],
-    wanted: &[String],
-    history: bool,
-) -> Result<Vec<&'static str>> {
-    if wanted.is_empty() {
-        return Ok(all
-            .iter()
-            .copied()
-            .filter(|c| history || !matches!(*c, "first_seen" | "last_seen" | "waiver_ids"))
-            .collect());
-    }
-    let mut out = Vec::new();
-    for w in wanted {
-        match all.iter().find(|c| **c == w.as_str()) {
-            Some(c) => out.push(*c),
-            None => bail!("unknown column `{w}`; the columns are: {}", all.join(", ")),
-        }
-    }
-    Ok(out)
-}
-
-/// Writes rows as RFC 4180 CSV with the chosen columns.
-pub fn write_csv(
-    columns: &[&str],
-    rows: &[BTreeMap<&'static str, String>],
-    out: &mut dyn Write,
-) -> Result<()> {
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(out);
-    w.write_record(columns)?;
-    for r in rows {
-        w.write_record(
-            columns.iter().map(|c| {
-                neutralise_formula(r.get(c).map(String::as_str).unwrap_or("")).into_owned()
-            }),
-        )?;
-    }
-    w.flush()?;
-    Ok(())
 }

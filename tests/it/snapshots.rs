@@ -106,7 +106,7 @@ fn rules_doc_is_current() {
     }
     for r in set.rules() {
         doc.push('\n');
-        doc.push_str(&plaudit::commands::explain_text(r));
+        doc.push_str(&plaudit::rules::explain_text(r));
     }
     let path = root.join("docs/rules.md");
     if std::env::var_os("UPDATE_DOCS").is_some() {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command as Std, Stdio};
 use std::sync::{Mutex, OnceLock};
 
-mod support;
+use crate::support;
 
 use assert_cmd::Command;
 use serde_json::Value;

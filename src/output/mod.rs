@@ -6,12 +6,18 @@
 //! place; Ctrl-C or SIGTERM removes it ([`crate::interrupt`]). [`check_outputs`] runs before
 //! any long work: every output must be writable and none may be one of the inputs.
 //!
-//! Not in here: what is written (see [`crate::report`]).
+//! [`rows`] renders rows of cells (tables, CSV, JSON) for every command that prints rows.
+//!
+//! Not in here: what a findings report holds (see [`crate::report`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+
+pub mod rows;
+
+pub use rows::{ListFormat, neutralise_formula};
 
 /// Writes to `path` through a temporary file and a rename (never a half-written file), or to
 /// stdout. Pipes, terminals and devices (`/dev/null`, `/dev/stdout`) are written directly.
@@ -62,6 +68,14 @@ pub fn emit(path: Option<&Path>, f: impl FnOnce(&mut dyn Write) -> Result<()>) -
             r
         }
     }
+}
+
+/// Writes bytes to stdout as they are (completions, the man page, the schema).
+pub fn write_stdout(bytes: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()?;
+    Ok(())
 }
 
 /// Whether an error is a reader closing our stdout early (`plaudit scan | head`).

@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
-use crate::inventory::*;
+use plaudit::inventory::*;
 
 /// Shape of the synthetic organisation.
 #[derive(Debug, Clone, Copy)]
@@ -388,7 +388,7 @@ mod tests {
         let a = generate(shape);
         let b = generate(shape);
         assert_eq!(a, b);
-        crate::inventory::load::validate(&a).unwrap();
+        plaudit::inventory::load::validate(&a).unwrap();
         assert_eq!(a.account_regions(), 60);
         let services: usize = a
             .accounts

@@ -1,0 +1,176 @@
+//! `plaudit drift`: what changed between two recorded scans — findings (new, resolved,
+//! changed, open, unverified) and the PrivateLink graph — as a table, CSV or JSON.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::{Context, Run};
+use crate::drift::Drift;
+use crate::exit;
+use crate::history::History;
+use crate::output::{self, rows::{self, Csv, ListFormat}};
+use crate::settings::{Flags, Settings};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The older scan (an id from `plaudit history`) [default: the finished scan before --to]
+    #[arg(long, value_name = "SCAN")]
+    from: Option<i64>,
+    /// The newer scan [default: the last finished scan, complete or not]
+    #[arg(long, value_name = "SCAN")]
+    to: Option<i64>,
+    /// The history file [default: the config's `state`, else ~/.local/share/plaudit/history.db]
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// A config file (for its `state` key)
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    format: ListFormat,
+    /// Write to FILE (atomically) instead of stdout
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+impl Run for Args {
+    fn run(&self, _: &Context) -> Result<u8> {
+        let settings = Settings::resolve(&Flags {
+            config: self.config.as_deref(),
+            state: self.state.as_deref(),
+            ..Flags::default()
+        })?;
+        let state = settings.state()?;
+        if let Some(o) = &self.output {
+            output::check_outputs(&[("-o", o)], &[("the history (--state)", state)])?;
+        }
+        let d = Drift::between(&History::open_read_only(state)?, self.from, self.to)?;
+        output::emit(self.output.as_deref(), |out| match self.format {
+            ListFormat::Json => json(&d, out),
+            ListFormat::Csv => csv(&d, out),
+            ListFormat::Table => table(&d, out),
+        })?;
+        if self.format != ListFormat::Table || self.output.is_some() {
+            eprintln!("{}", d.summary());
+        }
+        Ok(exit::OK)
+    }
+
+    fn machine_output(&self) -> bool {
+        self.format != ListFormat::Table
+    }
+}
+
+fn age(a: Option<f64>) -> String {
+    a.map(|x| format!("{x:.0}")).unwrap_or_default()
+}
+
+fn json(d: &Drift, out: &mut dyn Write) -> Result<()> {
+    #[derive(serde::Serialize)]
+    struct Doc<'a> {
+        schema_version: u32,
+        #[serde(flatten)]
+        drift: &'a Drift,
+    }
+    serde_json::to_writer_pretty(
+        &mut *out,
+        &Doc {
+            schema_version: 1,
+            drift: d,
+        },
+    )?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn csv(d: &Drift, out: &mut dyn Write) -> Result<()> {
+    let mut w = Csv::new(out);
+    w.header([
+        "kind",
+        "change",
+        "rule_id",
+        "account_id",
+        "region",
+        "resource_id",
+        "severity",
+        "before",
+        "after",
+        "age_days",
+        "waiver_id",
+    ])?;
+    for c in &d.findings {
+        w.row([
+            "finding",
+            c.drift.as_str(),
+            &c.rule_id,
+            &c.account_id,
+            &c.region,
+            &c.resource_id,
+            c.severity.as_str(),
+            c.before.as_deref().unwrap_or(""),
+            &c.reason,
+            &age(c.age_days),
+            c.waiver_id.as_deref().unwrap_or(""),
+        ])?;
+    }
+    for g in &d.graph {
+        w.row([
+            "graph",
+            &g.change,
+            "",
+            &g.account_id,
+            &g.region,
+            &g.resource_id,
+            "",
+            &g.before,
+            &g.after,
+            "",
+            "",
+        ])?;
+    }
+    w.finish()
+}
+
+fn table(d: &Drift, out: &mut dyn Write) -> Result<()> {
+    writeln!(out, "{}\n", d.summary())?;
+    if !d.findings.is_empty() {
+        let mut t = rows::table([
+            "drift", "severity", "rule", "account", "region", "resource", "reason", "days",
+        ]);
+        for c in &d.findings {
+            rows::add_row(
+                &mut t,
+                [
+                    c.drift.as_str(),
+                    c.severity.as_str(),
+                    &c.rule_id,
+                    &c.account_id,
+                    &c.region,
+                    &c.resource_id,
+                    &c.reason,
+                    &age(c.age_days),
+                ],
+            );
+        }
+        writeln!(out, "{t}\n")?;
+    }
+    if !d.graph.is_empty() {
+        let mut t = rows::table(["change", "account", "region", "resource", "before", "after"]);
+        for g in &d.graph {
+            rows::add_row(
+                &mut t,
+                [
+                    &g.change,
+                    &g.account_id,
+                    &g.region,
+                    &g.resource_id,
+                    &g.before,
+                    &g.after,
+                ],
+            );
+        }
+        writeln!(out, "{t}")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! `plaudit history [prune]`: the scans recorded in the history, or old ones deleted.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::{Context, Run};
+use crate::exit;
+use crate::history::History;
+use crate::output::rows::{ListFormat, print_rows_to_stdout};
+use crate::settings::{Flags, Settings};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Option<Action>,
+    /// The history file [default: the config's `state`, else ~/.local/share/plaudit/history.db]
+    #[arg(long, value_name = "FILE", global = true)]
+    state: Option<PathBuf>,
+    /// A config file (for its `state` and `history` keys)
+    #[arg(long, value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    format: ListFormat,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Delete old scans (their findings, ledgers and inventories); open findings keep their
+    /// first-seen dates
+    #[command(
+        after_help = "Examples:\n  plaudit history prune --keep 90\n  plaudit history prune --older-than 365"
+    )]
+    Prune {
+        /// Keep the N most recent scans [config: history.keep_scans]
+        #[arg(long, value_name = "N")]
+        keep: Option<usize>,
+        /// Delete scans that started more than DAYS days ago [config: history.keep_days]
+        #[arg(long, value_name = "DAYS")]
+        older_than: Option<u64>,
+    },
+}
+
+impl Run for Args {
+    fn run(&self, _: &Context) -> Result<u8> {
+        let settings = Settings::resolve(&Flags {
+            config: self.config.as_deref(),
+            state: self.state.as_deref(),
+            ..Flags::default()
+        })?;
+        let state = settings.state()?;
+        if let Some(Action::Prune { keep, older_than }) = self.action {
+            let retention = &settings.config.history;
+            let mut h = History::open(state)?;
+            let n = h.prune(
+                keep.or(retention.keep_scans),
+                older_than.or(retention.keep_days),
+            )?;
+            eprintln!(
+                "pruned {n} scan(s) from `{}`; open findings keep their first-seen dates",
+                state.display()
+            );
+            return Ok(exit::OK);
+        }
+        let h = History::open_read_only(state)?;
+        let scans = h.scans()?;
+        let last = scans.last().map(|s| s.id);
+        let columns: Vec<String> = [
+            "scan",
+            "started",
+            "finished",
+            "status",
+            "source",
+            "accounts",
+            "account_regions",
+            "failing",
+            "unknown",
+            "waived",
+            "gaps",
+            "exit",
+            "rules_hash",
+        ]
+        .map(String::from)
+        .to_vec();
+        let n = |v: Option<i64>| v.map(|x| x.to_string()).unwrap_or_default();
+        let rows: Vec<Vec<String>> = scans
+            .iter()
+            .map(|s| {
+                vec![
+                    s.id.to_string(),
+                    s.started_at.clone(),
+                    s.finished_at.clone().unwrap_or_default(),
+                    s.status.shown(Some(s.id) == last).to_string(),
+                    s.source.clone(),
+                    n(s.accounts),
+                    n(s.account_regions),
+                    n(s.failing),
+                    n(s.unknown),
+                    n(s.waived),
+                    n(s.gaps),
+                    n(s.exit_code),
+                    s.ruleset_hash.chars().take(12).collect(),
+                ]
+            })
+            .collect();
+        print_rows_to_stdout(self.format, &columns, &rows)?;
+        Ok(exit::OK)
+    }
+
+    fn machine_output(&self) -> bool {
+        self.format != ListFormat::Table
+    }
+}

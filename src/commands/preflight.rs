@@ -1,0 +1,108 @@
+//! `plaudit preflight`: before a long scan, assume the role in every selected account and
+//! make one cheap call per API family; prints a permission matrix (exit 3 when something is
+//! denied).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::{Context, Run};
+use crate::cli::CrawlArgs;
+use crate::crawl::PREFLIGHT_APIS;
+use crate::exit;
+use crate::inventory::{CoverageEntry, CoverageStatus, ORGANIZATION};
+use crate::output::rows::{ListFormat, print_rows_to_stdout};
+use crate::settings::{Flags, Settings};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    crawl: CrawlArgs,
+    /// Config file (YAML; see config.example.yaml)
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    format: ListFormat,
+}
+
+impl Run for Args {
+    fn run(&self, _: &Context) -> Result<u8> {
+        let settings = Settings::resolve(&Flags {
+            config: self.config.as_deref(),
+            crawl: Some(&self.crawl),
+            ..Flags::default()
+        })?;
+        let ledger = crate::crawl::preflight_blocking(&settings.crawl_options())?;
+        let (columns, rows) = matrix(&ledger);
+        print_rows_to_stdout(self.format, &columns, &rows)?;
+        let gaps: Vec<_> = ledger.iter().filter(|c| c.status.is_gap()).collect();
+        for g in &gaps {
+            eprintln!(
+                "denied: {} {} {}: {} {}",
+                g.account_id,
+                g.region.as_deref().unwrap_or("*"),
+                g.api,
+                g.status.as_str(),
+                g.error.as_deref().unwrap_or("")
+            );
+        }
+        Ok(if gaps.is_empty() {
+            exit::OK
+        } else {
+            exit::INCOMPLETE
+        })
+    }
+
+    fn machine_output(&self) -> bool {
+        self.format != ListFormat::Table
+    }
+}
+
+/// One row per account: how it was entered, then each probed API's status.
+fn matrix(ledger: &[CoverageEntry]) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut accounts: Vec<&str> = ledger.iter().map(|c| c.account_id.as_str()).collect();
+    accounts.sort();
+    accounts.dedup();
+    let mut columns = vec!["account".to_string(), "access".to_string()];
+    columns.extend(PREFLIGHT_APIS.iter().map(|a| a.to_string()));
+    let rows = accounts
+        .iter()
+        .map(|a| {
+            let mine = || ledger.iter().filter(|c| c.account_id == *a);
+            let find = |api: &str| {
+                mine()
+                    .find(|c| c.api == api)
+                    .map(|c| c.status.as_str().to_string())
+                    .unwrap_or_else(|| "-".to_string())
+            };
+            // The organisation's own row: how its Organizations calls went (the first gap,
+            // else ok). An account's: how it was entered (or why it was not).
+            let organization = *a == ORGANIZATION;
+            let access = mine()
+                .find(|c| {
+                    if organization {
+                        c.status.is_gap()
+                    } else {
+                        c.api == "sts:AssumeRole"
+                            || c.api == "sts:GetCallerIdentity"
+                            || matches!(
+                                c.status,
+                                CoverageStatus::Suspended | CoverageStatus::NotActive
+                            )
+                    }
+                })
+                .map(|c| format!("{} ({})", c.status.as_str(), c.api))
+                .unwrap_or_else(|| {
+                    if organization {
+                        "ok (organizations:*)".into()
+                    } else {
+                        "-".into()
+                    }
+                });
+            let mut r = vec![a.to_string(), access];
+            r.extend(PREFLIGHT_APIS.iter().map(|api| find(api)));
+            r
+        })
+        .collect();
+    (columns, rows)
+}
