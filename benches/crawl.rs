@@ -31,8 +31,8 @@ use plaudit::inventory::Inventory;
 #[allow(dead_code)]
 #[path = "../tests/it/synth.rs"]
 mod synth;
-use synth::Shape;
 use sim::{Latency, Options, Sim};
+use synth::Shape;
 
 // The simulator shares the machine with the scan: the allocator the scan uses keeps its own
 // CPU (and so its interference) down.
@@ -41,6 +41,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// CPU seconds and peak RSS (MiB) of this process (`RUSAGE_SELF`: the simulator) or of its
 /// finished children (`RUSAGE_CHILDREN`: the scan).
+#[allow(unsafe_code)] // getrusage: the only way to read a finished child's CPU time and peak RSS
 fn usage(who: libc::c_int) -> (f64, f64) {
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage fills the struct we own.
@@ -127,7 +128,7 @@ fn run(
     // `CRAWL_BENCH_KEEP=DIR` keeps the scan's report and inventory there.
     let dir = tempfile::tempdir().unwrap();
     let keep = std::env::var_os("CRAWL_BENCH_KEEP").map(std::path::PathBuf::from);
-    let out_dir = keep.clone().unwrap_or_else(|| dir.path().to_path_buf());
+    let out_dir = keep.unwrap_or_else(|| dir.path().to_path_buf());
     let saved = out_dir.join("inventory.json");
 
     let sim_cpu_before = usage(libc::RUSAGE_SELF).0;

@@ -83,12 +83,7 @@ impl Baseline {
             })
             .map(|f| {
                 let k = |n: &str| f[n].as_str().unwrap_or("");
-                findings::fingerprint(
-                    k("rule_id"),
-                    k("account_id"),
-                    k("region"),
-                    k("resource_id"),
-                )
+                findings::fingerprint(k("rule_id"), k("account_id"), k("region"), k("resource_id"))
             })
             .collect();
         Ok(Baseline { failing })
@@ -250,11 +245,17 @@ mod tests {
         // Nothing new since the baseline: only new findings count with --fail-on-new.
         assert_eq!(v(low, true, false).exit_code(&r, Some(&[])), exit::OK);
         let f = &r.findings[0];
-        assert_eq!(v(low, true, false).exit_code(&r, Some(&[f])), exit::FINDINGS);
+        assert_eq!(
+            v(low, true, false).exit_code(&r, Some(&[f])),
+            exit::FINDINGS
+        );
         // Incomplete wins over findings.
         let r = outcome(vec![(Status::Fail, Severity::High, "a")], false);
         assert_eq!(v(low, false, false).exit_code(&r, None), exit::INCOMPLETE);
-        assert_eq!(v(low, true, false).exit_code(&r, Some(&[])), exit::INCOMPLETE);
+        assert_eq!(
+            v(low, true, false).exit_code(&r, Some(&[])),
+            exit::INCOMPLETE
+        );
     }
 
     #[test]

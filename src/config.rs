@@ -339,20 +339,35 @@ impl Config {
     /// number the user wrote is either used as written or named here.
     fn problems(&self, lines: &Lines) -> Vec<Problem> {
         let mut out = Vec::new();
-        let mut range = |key: &'static str, line: u64, v: Option<u64>, lo: u64, hi: u64, why: &str| {
-            if let Some(v) = v.filter(|v| *v < lo || *v > hi) {
-                out.push(Problem {
-                    key,
-                    line,
-                    message: format!("is {v}: it must be from {lo} to {hi}{why}"),
-                });
-            }
-        };
+        let mut range =
+            |key: &'static str, line: u64, v: Option<u64>, lo: u64, hi: u64, why: &str| {
+                if let Some(v) = v.filter(|v| *v < lo || *v > hi) {
+                    out.push(Problem {
+                        key,
+                        line,
+                        message: format!("is {v}: it must be from {lo} to {hi}{why}"),
+                    });
+                }
+            };
         let c = &self.crawl;
         let l = &lines.crawl;
         let n = |v: usize| Some(v as u64);
-        range("crawl.accounts", l.line("accounts"), n(c.accounts), 1, 100_000, "");
-        range("crawl.requests", l.line("requests"), n(c.requests), 1, 100_000, "");
+        range(
+            "crawl.accounts",
+            l.line("accounts"),
+            n(c.accounts),
+            1,
+            100_000,
+            "",
+        );
+        range(
+            "crawl.requests",
+            l.line("requests"),
+            n(c.requests),
+            1,
+            100_000,
+            "",
+        );
         range(
             "crawl.requests_per_account",
             l.line("requests_per_account"),
@@ -361,7 +376,14 @@ impl Config {
             100_000,
             "",
         );
-        range("crawl.max_attempts", l.line("max_attempts"), Some(c.max_attempts.into()), 1, 20, "");
+        range(
+            "crawl.max_attempts",
+            l.line("max_attempts"),
+            Some(c.max_attempts.into()),
+            1,
+            20,
+            "",
+        );
         range(
             "crawl.call_timeout_seconds",
             l.line("call_timeout_seconds"),
@@ -412,7 +434,10 @@ impl Config {
         );
         range(
             "rule_timeout_seconds",
-            lines.rule_timeout_seconds.as_ref().map_or(0, |s| s.referenced.line()),
+            lines
+                .rule_timeout_seconds
+                .as_ref()
+                .map_or(0, |s| s.referenced.line()),
             self.rule_timeout_seconds,
             1,
             3_600,
@@ -420,19 +445,19 @@ impl Config {
         );
         let r = &self.role;
         let mut bad = |key: &'static str, line: u64, message: String| {
-            out.push(Problem { key, line, message })
+            out.push(Problem { key, line, message });
         };
-        if let Some(t) = &r.arn_template {
-            if !t.contains("{account_id}") {
-                bad(
-                    "role.arn_template",
-                    lines.role.line("arn_template"),
-                    format!(
-                        "is `{t}`: it must contain `{{account_id}}` (and may contain \
-                         `{{partition}}`), or every account would be entered through one role"
-                    ),
-                );
-            }
+        if let Some(t) = &r.arn_template
+            && !t.contains("{account_id}")
+        {
+            bad(
+                "role.arn_template",
+                lines.role.line("arn_template"),
+                format!(
+                    "is `{t}`: it must contain `{{account_id}}` (and may contain \
+                     `{{partition}}`), or every account would be entered through one role"
+                ),
+            );
         }
         // AWS's AssumeRole constraints (the STS API reference): RoleSessionName 2-64
         // characters of [A-Za-z0-9_+=,.@-], ExternalId 2-1,224 of [A-Za-z0-9_+=,.@:/-].
@@ -451,16 +476,16 @@ impl Config {
                 ),
             );
         }
-        if let Some(x) = &r.external_id {
-            if !(2..=1_224).contains(&x.chars().count()) || !charset(x, "+=,.@:/-") {
-                bad(
-                    "role.external_id",
-                    lines.role.line("external_id"),
-                    "must be 2 to 1,224 letters, digits and `_+=,.@:/-` (AssumeRole's \
-                     ExternalId; its value is not shown)"
-                        .to_string(),
-                );
-            }
+        if let Some(x) = &r.external_id
+            && (!(2..=1_224).contains(&x.chars().count()) || !charset(x, "+=,.@:/-"))
+        {
+            bad(
+                "role.external_id",
+                lines.role.line("external_id"),
+                "must be 2 to 1,224 letters, digits and `_+=,.@:/-` (AssumeRole's \
+                 ExternalId; its value is not shown)"
+                    .to_string(),
+            );
         }
         if r.name.is_empty() && r.arn_template.is_none() {
             bad(
@@ -470,18 +495,31 @@ impl Config {
             );
         }
         let accounts = &self.accounts;
-        let ids = |key: &'static str, field: &'static str, list: &mut dyn Iterator<Item = &String>| {
-            list.filter(|id| !is_account_id(id))
-                .map(|id| Problem {
-                    key,
-                    line: lines.accounts.line(field),
-                    message: format!("has `{id}`, which is not a 12-digit AWS account id"),
-                })
-                .collect::<Vec<_>>()
-        };
-        out.extend(ids("accounts.include", "include", &mut accounts.include.iter()));
-        out.extend(ids("accounts.exclude", "exclude", &mut accounts.exclude.iter()));
-        out.extend(ids("accounts.list", "list", &mut accounts.list.iter().map(|a| &a.id)));
+        let ids =
+            |key: &'static str, field: &'static str, list: &mut dyn Iterator<Item = &String>| {
+                list.filter(|id| !is_account_id(id))
+                    .map(|id| Problem {
+                        key,
+                        line: lines.accounts.line(field),
+                        message: format!("has `{id}`, which is not a 12-digit AWS account id"),
+                    })
+                    .collect::<Vec<_>>()
+            };
+        out.extend(ids(
+            "accounts.include",
+            "include",
+            &mut accounts.include.iter(),
+        ));
+        out.extend(ids(
+            "accounts.exclude",
+            "exclude",
+            &mut accounts.exclude.iter(),
+        ));
+        out.extend(ids(
+            "accounts.list",
+            "list",
+            &mut accounts.list.iter().map(|a| &a.id),
+        ));
         out
     }
 }
@@ -608,7 +646,10 @@ rule_timeout_seconds: 0
         let text = err.to_string();
         assert!(text.contains("`c.yaml` has 9 setting(s) to fix"), "{text}");
         assert!(text.contains("line 5: `crawl.page_size` is 1001"), "{text}");
-        assert!(!text.contains("external_id: x"), "the external id is a secret: {text}");
+        assert!(
+            !text.contains("external_id: x"),
+            "the external id is a secret: {text}"
+        );
     }
 
     #[test]

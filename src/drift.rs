@@ -285,7 +285,7 @@ pub fn compare_findings(
         match new.get(fp) {
             Some(r) if is_failing(r) => {}
             Some(r) if r.status == Status::Unknown => {
-                out.push(change(FindingDrift::Unverified, r, Some(p)))
+                out.push(change(FindingDrift::Unverified, r, Some(p)));
             }
             Some(r) => out.push(change(FindingDrift::Resolved, r, Some(p))),
             None => {
@@ -349,7 +349,7 @@ pub fn compare_graph(a: &Inventory, b: &Inventory) -> Vec<GraphChange> {
                 resource_id: res.into(),
                 before,
                 after,
-            })
+            });
         };
     let accounts = |inv: &Inventory| -> BTreeMap<String, Account> {
         inv.accounts

@@ -162,7 +162,12 @@ impl Finding {
     /// a fingerprint (a crafted resource id `a|b` could otherwise stand in for another
     /// finding); fields without either — every real AWS id — read as before.
     pub fn fingerprint(&self) -> String {
-        fingerprint(&self.rule_id, &self.account_id, &self.region, &self.resource_id)
+        fingerprint(
+            &self.rule_id,
+            &self.account_id,
+            &self.region,
+            &self.resource_id,
+        )
     }
 
     /// The order reports use: failing before unknown before passing, then by severity

@@ -134,14 +134,13 @@ fn on_signal() {
 fn mark_scan_interrupted() -> bool {
     let scan = SCAN.lock().unwrap_or_else(|e| e.into_inner()).take();
     match scan {
-        Some((path, id)) => {
-            crate::history::mark_unfinished(
-                &path,
-                id,
-                crate::history::ScanStatus::Interrupted,
-                exit_code(),
-            ).is_ok()
-        }
+        Some((path, id)) => crate::history::mark_unfinished(
+            &path,
+            id,
+            crate::history::ScanStatus::Interrupted,
+            exit_code(),
+        )
+        .is_ok(),
         None => false,
     }
 }

@@ -115,9 +115,9 @@ impl Settings {
 
     /// The history file, or how to name one.
     pub fn state(&self) -> Result<&Path> {
-        self.state.as_deref().context(
-            "no history file: set --state (or `state` in the config), or use --no-history",
-        )
+        self.state
+            .as_deref()
+            .context("no history file: set --state (or `state` in the config), or use --no-history")
     }
 
     /// The history file if one is known (for checking outputs against it).

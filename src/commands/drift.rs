@@ -10,7 +10,10 @@ use super::{Context, Run};
 use crate::drift::Drift;
 use crate::exit;
 use crate::history::History;
-use crate::output::{self, rows::{self, Csv, ListFormat}};
+use crate::output::{
+    self,
+    rows::{self, Csv, ListFormat},
+};
 use crate::settings::{Flags, Settings};
 
 #[derive(Debug, clap::Args)]

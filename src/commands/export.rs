@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 
 use super::{Context, Run};
+use crate::exit;
 use crate::history::{History, ScanRecord};
 use crate::inventory::export::{self, ExportKind, Seen};
 use crate::inventory::{self, Inventory};
 use crate::output::{self, rows};
 use crate::settings::{Flags, Settings};
-use crate::exit;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

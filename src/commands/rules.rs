@@ -55,9 +55,16 @@ impl Run for Command {
 
 fn list(format: ListFormat, sources: &RuleSources) -> Result<u8> {
     let set = sources.settings()?.rules()?;
-    let columns: Vec<String> = ["id", "severity", "resource", "title", "compliance", "source"]
-        .map(String::from)
-        .to_vec();
+    let columns: Vec<String> = [
+        "id",
+        "severity",
+        "resource",
+        "title",
+        "compliance",
+        "source",
+    ]
+    .map(String::from)
+    .to_vec();
     let rows: Vec<Vec<String>> = set
         .rules()
         .iter()

@@ -9,6 +9,7 @@ use anyhow::{Context as _, Result, bail};
 use super::{Context, Run};
 use crate::audit::{self, Baseline, ScanOutcome, Verdict};
 use crate::cli::{CrawlArgs, RuleSources};
+use crate::exit;
 use crate::history::{self, History, NewScan, ScanStatus};
 use crate::inventory::{self, Inventory};
 use crate::output;
@@ -16,7 +17,6 @@ use crate::report::{self, Format, PrintOptions};
 use crate::settings::{Flags, Settings};
 use crate::store::Store;
 use crate::waivers::Waivers;
-use crate::exit;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -88,7 +88,7 @@ impl Run for Args {
             None => None,
         };
         let mut recording = match &history {
-            Some(h) => Some(Unfinished::begin(h, self.source(), &set.fingerprint())?),
+            Some(h) => Some(Unfinished::begin(h, &self.source(), &set.fingerprint())?),
             None => None,
         };
         let started = Instant::now();
@@ -100,8 +100,15 @@ impl Run for Args {
             exit_zero: self.exit_zero,
         };
         let today = chrono::Utc::now().date_naive();
-        let outcome =
-            audit::evaluate(&set, &store, &inv, waivers.as_ref(), today, baseline.as_ref(), &verdict);
+        let outcome = audit::evaluate(
+            &set,
+            &store,
+            &inv,
+            waivers.as_ref(),
+            today,
+            baseline.as_ref(),
+            &verdict,
+        );
         phase(&started, "rules evaluated");
         let stdout_closed = self.print(&outcome, ctx.color)?;
         phase(&started, "report written");
@@ -168,7 +175,12 @@ impl Args {
         if let Some(p) = settings.state_if_known().filter(|_| !self.no_history) {
             inputs.push(("the history (--state)", p));
         }
-        if let Some(p) = self.baseline.as_deref().map(Path::new).filter(|p| p.is_file()) {
+        if let Some(p) = self
+            .baseline
+            .as_deref()
+            .map(Path::new)
+            .filter(|p| p.is_file())
+        {
             inputs.push(("--baseline", p));
         }
         output::check_outputs(&outputs, &inputs)
@@ -225,7 +237,9 @@ impl Args {
             },
             &self.columns,
         )?;
-        match output::emit(self.output.as_deref(), |w| printer.print(&outcome.report, w)) {
+        match output::emit(self.output.as_deref(), |w| {
+            printer.print(&outcome.report, w)
+        }) {
             Ok(()) => Ok(false),
             Err(e) if self.output.is_none() && output::is_broken_pipe(&e) => Ok(true),
             Err(e) => Err(e),
@@ -282,9 +296,9 @@ struct Unfinished {
 }
 
 impl Unfinished {
-    fn begin(h: &History, source: String, ruleset_hash: &str) -> Result<Unfinished> {
+    fn begin(h: &History, source: &str, ruleset_hash: &str) -> Result<Unfinished> {
         let id = h.begin(NewScan {
-            source: &source,
+            source,
             ruleset_hash,
         })?;
         let path = h.path().to_path_buf();

@@ -498,11 +498,11 @@ fn discover_apart(
     shard: Option<(u32, u32)>,
     tx: futures::channel::mpsc::UnboundedSender<Account>,
 ) -> (
-    impl std::future::Future<Output = discover::Discovery>,
+    impl Future<Output = Discovery>,
     tokio::sync::oneshot::Sender<()>,
 ) {
     let (cancel, cancelled) = tokio::sync::oneshot::channel::<()>();
-    let (done, result) = tokio::sync::oneshot::channel::<Result<discover::Discovery, String>>();
+    let (done, result) = tokio::sync::oneshot::channel::<Result<Discovery, String>>();
     // Its own retry partition: Organizations' throttling must not slow the crawl's retries
     // down, nor theirs discovery.
     let org = aws_sdk_organizations::Client::from_conf(
@@ -514,7 +514,7 @@ fn discover_apart(
             .build(),
     );
     let thread = {
-        let (gate, caller) = (gate.clone(), caller.clone());
+        let (gate, caller) = (gate.clone(), caller);
         std::thread::Builder::new()
             .name("plaudit-discovery".into())
             .spawn(move || {
@@ -555,7 +555,7 @@ fn discover_apart(
                     error: Some(why),
                 },
             );
-            discover::Discovery::default()
+            Discovery::default()
         })
     };
     (result, cancel)

@@ -293,6 +293,7 @@ pub struct Recorded {
 }
 
 /// What a scan records about itself before it starts.
+#[derive(Debug, Clone, Copy)]
 pub struct NewScan<'a> {
     pub source: &'a str,
     pub ruleset_hash: &'a str,
@@ -676,7 +677,10 @@ mod tests;
 
 /// A column read as a type that parses from text (a status, a severity): a value this
 /// version does not know is an error naming it, never a silent default.
-fn parsed<T: std::str::FromStr<Err = String>>(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<T> {
+fn parsed<T: std::str::FromStr<Err = String>>(
+    r: &rusqlite::Row<'_>,
+    i: usize,
+) -> rusqlite::Result<T> {
     let text: String = r.get(i)?;
     text.parse::<T>().map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())

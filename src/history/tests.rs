@@ -151,7 +151,12 @@ fn two_writers_at_once_do_not_corrupt_it() {
     }
     let h = History::open(&path).unwrap();
     assert_eq!(h.scans().unwrap().len(), 20);
-    assert!(h.scans().unwrap().iter().all(|s| s.status == ScanStatus::Complete));
+    assert!(
+        h.scans()
+            .unwrap()
+            .iter()
+            .all(|s| s.status == ScanStatus::Complete)
+    );
 }
 
 #[test]

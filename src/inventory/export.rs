@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-
 use super::{Inventory, Region};
 
 /// Version of the export column sets below.

@@ -180,7 +180,7 @@ fn run_case(rule: &Rule, case: &Case, source: &str, report: &mut Report) -> Resu
             case: case.name.clone(),
             resource: resource.to_string(),
             outcome,
-        })
+        });
     };
     for e in &case.expect {
         let got = findings.iter().find(|f| f.resource_id == e.resource);

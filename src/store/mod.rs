@@ -141,7 +141,7 @@ fn open_memory() -> rusqlite::Result<Connection> {
 impl Store {
     /// Creates an in-memory database and loads `inv` into it.
     pub fn load(inv: &Inventory) -> Result<Store, StoreError> {
-        let t = std::time::Instant::now();
+        let t = Instant::now();
         let mut conn = open_memory()?;
         // Indexes are built once the rows are in: faster than keeping them up to date row by
         // row (a third of the load at 1,000 accounts).
@@ -181,7 +181,7 @@ impl Store {
         let mut conn = open_memory()?;
         {
             let backup = rusqlite::backup::Backup::new(&self.conn, &mut conn)?;
-            backup.run_to_completion(i32::MAX, std::time::Duration::ZERO, None)?;
+            backup.run_to_completion(i32::MAX, Duration::ZERO, None)?;
         }
         register_functions(
             &conn,

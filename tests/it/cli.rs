@@ -1312,7 +1312,10 @@ fn sigterm_removes_the_output_and_marks_the_scan_interrupted() {
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let pid = child.id() as i32;
     // SAFETY: sending a signal to the child this test started.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(pid, libc::SIGTERM)
+    };
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(143), "{err}");
@@ -1623,4 +1626,106 @@ fn drift_works_by_default_across_incomplete_scans() {
         drifts.iter().all(|d| *d == "open" || *d == "unverified"),
         "the same organisation twice: nothing new or resolved: {drifts:?}"
     );
+}
+
+#[test]
+fn the_configs_history_keys_apply_to_every_command_that_reads_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("from-config.db");
+    let cfg = dir.path().join("c.yaml");
+    // Relative to the config's folder, like every path in it.
+    std::fs::write(&cfg, "state: from-config.db\nhistory:\n  keep_scans: 2\n").unwrap();
+    // An empty data directory: a command that ignored the config's `state` would find no
+    // history there.
+    let home = dir.path().join("xdg");
+    let run = |args: &[&str]| {
+        stdout_of(
+            plaudit()
+                .env("XDG_DATA_HOME", &home)
+                .args(args)
+                .arg("--config")
+                .arg(&cfg),
+        )
+    };
+    let demo = demo();
+    for _ in 0..3 {
+        let (code, _, err) = run(&["scan", "--inventory", demo.to_str().unwrap()]);
+        assert_eq!(code, 3, "{err}");
+    }
+    assert!(state.is_file(), "scan records into the config's `state`");
+    assert!(!home.join("plaudit/history.db").exists());
+    // history: lists the config's history, pruned to keep_scans after each scan.
+    let (code, out, err) = run(&["history", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let scans: Value = serde_json::from_str(&out).unwrap();
+    let ids: Vec<&str> = scans
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["scan"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["2", "3"], "history.keep_scans: 2");
+    // drift and export read the same file.
+    let (code, out, err) = run(&["drift", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let d: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (d["from"]["id"].as_i64(), d["to"]["id"].as_i64()),
+        (Some(2), Some(3))
+    );
+    let (code, out, err) = run(&["export", "endpoint-services"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("account_id,") && out.contains("first_seen"),
+        "{out}"
+    );
+    // history prune takes history.keep_scans too.
+    let (code, _, err) = run(&["history", "prune"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("pruned 0 scan(s)"), "{err}");
+    // A flag still wins over the config.
+    let other = dir.path().join("other.db");
+    let (code, _, err) = stdout_of(
+        plaudit()
+            .env("XDG_DATA_HOME", &home)
+            .args(["history", "--state"])
+            .arg(&other)
+            .arg("--config")
+            .arg(&cfg),
+    );
+    assert_ne!(code, 0, "no history at the flag's path: {err}");
+    assert!(err.contains("other.db"), "{err}");
+}
+
+#[test]
+fn a_config_names_every_setting_it_refuses_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        "crawl:\n  accounts: 0\n  page_size: 2\nrole:\n  duration_seconds: 60\n  arn_template: arn:aws:iam::1:role/x\n",
+    )
+    .unwrap();
+    for cmd in [
+        &["scan", "--inventory"][..],
+        &["history"][..],
+        &["preflight"][..],
+    ] {
+        let mut c = plaudit();
+        c.args(cmd);
+        if cmd[0] == "scan" {
+            c.arg(demo());
+        }
+        let (code, _, err) = stdout_of(c.arg("--config").arg(&cfg));
+        assert_eq!(code, 2, "{cmd:?}: {err}");
+        for want in [
+            "c.yaml` has 4 setting(s) to fix",
+            "line 2: `crawl.accounts` is 0",
+            "line 3: `crawl.page_size` is 2",
+            "line 5: `role.duration_seconds` is 60",
+            "line 6: `role.arn_template`",
+        ] {
+            assert!(err.contains(want), "{cmd:?}: no `{want}` in {err}");
+        }
+    }
 }

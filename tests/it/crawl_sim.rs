@@ -12,8 +12,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use plaudit::inventory::Inventory;
 use crate::synth::{self, Shape};
+use plaudit::inventory::Inventory;
 use serde_json::Value;
 use sim::{Fault, FaultKind, Latency, Match, Options, Sim};
 
@@ -696,7 +696,7 @@ fn drift_between_two_scans_is_exactly_the_change() {
 
     // Between the scans the provider opens its service: no acceptance, and a principal
     // from outside the organisation.
-    let mut changed = truth.clone();
+    let mut changed = truth;
     let svc = &mut changed.accounts[0].regions[0].endpoint_services[0];
     svc.acceptance_required = false;
     svc.allowed_principals
@@ -982,7 +982,7 @@ fn organizations_gaps_belong_to_the_organisation() {
     let truth = org();
     let management = truth.accounts[0].id.clone();
     let sim = Sim::start(
-        truth.clone(),
+        truth,
         Options {
             faults: vec![fault(
                 on(None, None, "ListTagsForResource"),
@@ -1350,7 +1350,7 @@ fn consumer_lookups_follow_aws_visibility_regions_and_endpoint_types() {
         VpcEndpoint {
             id: "vpce-0hidden0service1".into(),
             service_name: hidden.clone(),
-            ..template.clone()
+            ..template
         },
     ]);
     let sim = Sim::start(truth, small_pages(), 2);

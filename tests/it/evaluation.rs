@@ -23,3 +23,24 @@ fn parallel_evaluation_equals_sequential() {
     assert_eq!(one.findings, three.findings);
     assert!(one.findings.iter().any(|f| f.status == Status::Fail));
 }
+
+#[test]
+fn generation_is_deterministic_and_valid() {
+    let shape = Shape {
+        accounts: 20,
+        regions: 3,
+        ..Default::default()
+    };
+    let a = generate(shape);
+    let b = generate(shape);
+    assert_eq!(a, b);
+    plaudit::inventory::load::validate(&a).unwrap();
+    assert_eq!(a.account_regions(), 60);
+    let services: usize = a
+        .accounts
+        .iter()
+        .flat_map(|x| &x.regions)
+        .map(|r| r.endpoint_services.len())
+        .sum();
+    assert!(services > 0);
+}

@@ -49,7 +49,7 @@ pub struct Response {
 }
 
 pub trait Handler: Send + Sync + 'static {
-    fn handle(&self, req: Request) -> impl std::future::Future<Output = Response> + Send;
+    fn handle(&self, req: Request) -> impl Future<Output = Response> + Send;
 }
 
 /// Connections accepted so far (keep-alive reuse shows as far fewer than requests).

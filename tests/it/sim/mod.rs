@@ -1058,7 +1058,7 @@ impl Sim {
                         }
                         x.close("supportedRegionSet");
                     }
-                )
+                );
             }
             "DescribeVpcEndpointServicePermissions" => {
                 let sid = p.get("ServiceId").unwrap_or("");
@@ -1074,7 +1074,7 @@ impl Sim {
                     |a| {
                         x.leaf("principalType", "Account").leaf("principal", a);
                     }
-                )
+                );
             }
             "DescribeVpcEndpointConnections" => {
                 let all: Vec<(&str, &plaudit::inventory::EndpointConnection)> = r
@@ -1090,7 +1090,7 @@ impl Sim {
                         .leaf("vpcEndpointState", &k.state)
                         .opt("creationTimestamp", ts(k.created_at))
                         .opt("vpcEndpointRegion", k.endpoint_region.as_ref());
-                })
+                });
             }
             "DescribeVpcEndpoints" => {
                 listing!("vpcEndpointSet", r.vpc_endpoints.iter().collect(), |e| {
@@ -1120,7 +1120,7 @@ impl Sim {
                     x.close("groupSet");
                     x.leaf("privateDnsEnabled", e.private_dns_enabled)
                         .opt("creationTimestamp", ts(e.created_at));
-                })
+                });
             }
             "DescribeVpcEndpointServices" => {
                 let names = p.list("ServiceName");
@@ -1148,7 +1148,7 @@ impl Sim {
                                     )
                             } =>
                         {
-                            found.push((a, ri, si))
+                            found.push((a, ri, si));
                         }
                         _ => {
                             return Err(bad(
@@ -1190,7 +1190,7 @@ impl Sim {
                         .list("availabilityZoneSet", "item", &names)
                         .list("availabilityZoneIdSet", "item", &ids)
                         .opt("privateDnsName", s.private_dns_name.as_ref());
-                })
+                });
             }
             "DescribeVpcs" => {
                 listing!(
@@ -1229,7 +1229,7 @@ impl Sim {
                         }
                         x.close("ipv6CidrBlockAssociationSet");
                     }
-                )
+                );
             }
             "DescribeVpcAttribute" => {
                 let vid = p.get("VpcId").unwrap_or("");
@@ -1285,7 +1285,7 @@ impl Sim {
                                 .close("ipv6CidrBlockAssociationSet");
                         }
                     }
-                )
+                );
             }
             "DescribeSecurityGroups" => {
                 listing!(
@@ -1300,7 +1300,7 @@ impl Sim {
                             .opt("vpcId", g.vpc_id.as_ref())
                             .leaf("ownerId", &c.account);
                     }
-                )
+                );
             }
             "DescribeSecurityGroupRules" => {
                 let all: Vec<(&str, &plaudit::inventory::SecurityGroupRule)> = r
@@ -1327,7 +1327,7 @@ impl Sim {
                             .opt("userId", k.referenced_group_owner.as_ref())
                             .close("referencedGroupInfo");
                     }
-                })
+                });
             }
             a => {
                 return Err(bad(
