@@ -1,4 +1,4 @@
-//! Crawl benchmark: a whole-organisation scan against the simulated AWS (`tests/sim`), compared
+//! Crawl benchmark: a whole-organisation scan against the simulated AWS (`tests/it/sim`), compared
 //! with the physical lower bound of any crawl of the same organisation.
 //!
 //!     cargo bench --bench crawl -- [ACCOUNTS] [REGIONS] [LATENCY_MS]    # default 1000 17 50

@@ -1,6 +1,6 @@
 //! The deployable audit role: the CloudFormation StackSet template and the Terraform module
 //! grant exactly the member-account actions of `deploy/plaudit-read-only-policy.json` (which
-//! `tests/iam_policy.rs` keeps equal to what the crawler calls), and both are valid: cfn-lint
+//! `tests/it/iam_policy.rs` keeps equal to what the crawler calls), and both are valid: cfn-lint
 //! passes the template, python-hcl2 parses the module. Both tools are installed (pinned) into a
 //! venv under the target directory on first use.
 
