@@ -16,9 +16,9 @@ use std::future::Future;
 use aws_sdk_ec2::types::{Filter, VpcAttributeName};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use chrono::{DateTime, Utc};
 
 use super::api::{Gate, Outcome, classify};
+use super::convert;
 use crate::inventory::*;
 
 /// Runs the futures concurrently and returns their outputs in order, like `join_all`, but
@@ -62,10 +62,6 @@ impl RegionCtx<'_> {
             None => unreachable!("RegionCtx without an ELBv2 client or a way to make one"),
         })
     }
-}
-
-fn time(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
-    t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
 }
 
 impl RegionCtx<'_> {
@@ -171,7 +167,6 @@ pub async fn collect_region(ctx: &RegionCtx<'_>) -> Region {
         ..Default::default()
     };
     let ec2 = &ctx.ec2;
-    let ps = ctx.page_size;
 
     // What the region holds first: services offered and endpoints consumed. Most
     // account-regions of an organisation hold neither; for those two calls are enough.
@@ -217,141 +212,14 @@ pub async fn collect_region(ctx: &RegionCtx<'_>) -> Region {
         region.availability_zones = azs
             .availability_zones()
             .iter()
-            .filter_map(|z| {
-                Some(AvailabilityZone {
-                    name: z.zone_name()?.to_string(),
-                    id: z.zone_id()?.to_string(),
-                    zone_type: z.zone_type().unwrap_or("availability-zone").to_string(),
-                })
-            })
+            .filter_map(convert::availability_zone)
             .collect();
     }
 
-    // Connections, grouped by service.
-    let mut conns: BTreeMap<String, Vec<EndpointConnection>> = BTreeMap::new();
-    for c in connections.unwrap_or_default() {
-        let (Some(svc), Some(ep)) = (c.service_id(), c.vpc_endpoint_id()) else {
-            continue;
-        };
-        conns
-            .entry(svc.to_string())
-            .or_default()
-            .push(EndpointConnection {
-                endpoint_id: ep.to_string(),
-                endpoint_owner: c.vpc_endpoint_owner().unwrap_or_default().to_string(),
-                state: c
-                    .vpc_endpoint_state()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
-                created_at: time(c.creation_timestamp()),
-                endpoint_region: c.vpc_endpoint_region().map(str::to_string),
-            });
-    }
-
-    // Services with their allowed principals (one listing per service, concurrently).
-    let services = services.unwrap_or_default();
-    let permissions = join_each(services.iter().map(|s| {
-        let sid = s.service_id().unwrap_or_default().to_string();
-        ctx.pages("ec2:DescribeVpcEndpointServicePermissions", move |t| {
-            let sid = sid.clone();
-            async move {
-                let o = ec2
-                    .describe_vpc_endpoint_service_permissions()
-                    .service_id(sid)
-                    .set_max_results(ps)
-                    .set_next_token(t)
-                    .send()
-                    .await?;
-                Ok((
-                    o.allowed_principals().to_vec(),
-                    o.next_token().map(str::to_string),
-                ))
-            }
-        })
-    }))
-    .await;
-    let mut nlb_arns: BTreeSet<String> = BTreeSet::new();
-    for (s, principals) in services.into_iter().zip(permissions) {
-        let Some(id) = s.service_id().map(str::to_string) else {
-            continue;
-        };
-        let principals = principals.unwrap_or_default();
-        nlb_arns.extend(s.network_load_balancer_arns().iter().cloned());
-        nlb_arns.extend(s.gateway_load_balancer_arns().iter().cloned());
-        let dns = s.private_dns_name_configuration();
-        region.endpoint_services.push(EndpointService {
-            id: id.clone(),
-            name: s.service_name().unwrap_or_default().to_string(),
-            service_type: s
-                .service_type()
-                .first()
-                .and_then(|t| t.service_type())
-                .map(|t| t.as_str().to_string())
-                .unwrap_or_else(|| "Interface".into()),
-            state: s
-                .service_state()
-                .map(|x| x.as_str().to_string())
-                .unwrap_or_default(),
-            acceptance_required: s.acceptance_required().unwrap_or(false),
-            network_load_balancer_arns: s.network_load_balancer_arns().to_vec(),
-            gateway_load_balancer_arns: s.gateway_load_balancer_arns().to_vec(),
-            availability_zones: s.availability_zones().to_vec(),
-            private_dns_name: s.private_dns_name().map(str::to_string),
-            private_dns_state: dns.and_then(|d| d.state()).map(|x| x.as_str().to_string()),
-            private_dns_txt_name: dns.and_then(|d| d.name()).map(str::to_string),
-            private_dns_txt_value: dns.and_then(|d| d.value()).map(str::to_string),
-            allowed_principals: principals
-                .iter()
-                .filter_map(|p| p.principal().map(str::to_string))
-                .collect(),
-            supported_regions: s
-                .supported_regions()
-                .iter()
-                .filter_map(|r| r.region().map(str::to_string))
-                .collect(),
-            created_at: None,
-            connections: conns.remove(&id).unwrap_or_default(),
-        });
-    }
-
-    // Endpoints, consumer side.
-    let mut vpc_ids: BTreeSet<String> = BTreeSet::new();
-    let mut sg_ids: BTreeSet<String> = BTreeSet::new();
-    for e in endpoints.unwrap_or_default() {
-        let Some(id) = e.vpc_endpoint_id() else {
-            continue;
-        };
-        if let Some(v) = e.vpc_id() {
-            vpc_ids.insert(v.to_string());
-        }
-        let groups: Vec<String> = e
-            .groups()
-            .iter()
-            .filter_map(|g| g.group_id().map(str::to_string))
-            .collect();
-        sg_ids.extend(groups.iter().cloned());
-        region.vpc_endpoints.push(VpcEndpoint {
-            id: id.to_string(),
-            endpoint_type: e
-                .vpc_endpoint_type()
-                .map(|t| t.as_str().to_string())
-                .unwrap_or_else(|| "Interface".into()),
-            vpc_id: e.vpc_id().unwrap_or_default().to_string(),
-            service_name: e.service_name().unwrap_or_default().to_string(),
-            service_network_arn: e.service_network_arn().map(str::to_string),
-            resource_configuration_arn: e.resource_configuration_arn().map(str::to_string),
-            service_region: e.service_region().map(str::to_string),
-            state: e
-                .state()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default(),
-            subnet_ids: e.subnet_ids().to_vec(),
-            network_interface_ids: e.network_interface_ids().to_vec(),
-            security_group_ids: groups,
-            private_dns_enabled: e.private_dns_enabled().unwrap_or(false),
-            created_at: time(e.creation_timestamp()),
-        });
-    }
+    let (services, nlb_arns) = provided_services(ctx, services, connections).await;
+    region.endpoint_services = services;
+    let (endpoints, mut vpc_ids, mut sg_ids) = consumed_endpoints(&endpoints.unwrap_or_default());
+    region.vpc_endpoints = endpoints;
 
     // Load balancers behind the services, then the ALBs behind those.
     let (lbs, tgs) = collect_load_balancers(ctx, nlb_arns).await;
@@ -374,6 +242,78 @@ pub async fn collect_region(ctx: &RegionCtx<'_>) -> Region {
     region.subnets = subnets;
     region.security_groups = groups;
     region
+}
+
+/// The account-region's endpoint services, each with its allowed principals (one listing per
+/// service, concurrently) and connections; and the load balancers behind them.
+async fn provided_services(
+    ctx: &RegionCtx<'_>,
+    services: Option<Vec<aws_sdk_ec2::types::ServiceConfiguration>>,
+    connections: Option<Vec<aws_sdk_ec2::types::VpcEndpointConnection>>,
+) -> (Vec<EndpointService>, BTreeSet<String>) {
+    let mut conns: BTreeMap<String, Vec<EndpointConnection>> = BTreeMap::new();
+    for (service, c) in connections
+        .unwrap_or_default()
+        .iter()
+        .filter_map(convert::endpoint_connection)
+    {
+        conns.entry(service).or_default().push(c);
+    }
+    let (ec2, ps) = (&ctx.ec2, ctx.page_size);
+    let services = services.unwrap_or_default();
+    let permissions = join_each(services.iter().map(|s| {
+        let sid = s.service_id().unwrap_or_default().to_string();
+        ctx.pages("ec2:DescribeVpcEndpointServicePermissions", move |t| {
+            let sid = sid.clone();
+            async move {
+                let o = ec2
+                    .describe_vpc_endpoint_service_permissions()
+                    .service_id(sid)
+                    .set_max_results(ps)
+                    .set_next_token(t)
+                    .send()
+                    .await?;
+                Ok((
+                    o.allowed_principals().to_vec(),
+                    o.next_token().map(str::to_string),
+                ))
+            }
+        })
+    }))
+    .await;
+    let mut out = Vec::new();
+    let mut lb_arns: BTreeSet<String> = BTreeSet::new();
+    for (s, principals) in services.iter().zip(permissions) {
+        let Some(id) = s.service_id() else { continue };
+        lb_arns.extend(s.network_load_balancer_arns().iter().cloned());
+        lb_arns.extend(s.gateway_load_balancer_arns().iter().cloned());
+        let connections = conns.remove(id).unwrap_or_default();
+        out.extend(convert::endpoint_service(
+            s,
+            &principals.unwrap_or_default(),
+            connections,
+        ));
+    }
+    (out, lb_arns)
+}
+
+/// The account-region's VPC endpoints, with the VPCs and security groups they use.
+fn consumed_endpoints(
+    endpoints: &[aws_sdk_ec2::types::VpcEndpoint],
+) -> (Vec<VpcEndpoint>, BTreeSet<String>, BTreeSet<String>) {
+    let (mut vpc_ids, mut sg_ids) = (BTreeSet::new(), BTreeSet::new());
+    let mut out = Vec::new();
+    for e in endpoints {
+        let Some(ep) = convert::vpc_endpoint(e) else {
+            continue;
+        };
+        if let Some(v) = e.vpc_id() {
+            vpc_ids.insert(v.to_string());
+        }
+        sg_ids.extend(ep.security_group_ids.iter().cloned());
+        out.push(ep);
+    }
+    (out, vpc_ids, sg_ids)
 }
 
 async fn collect_vpcs(ctx: &RegionCtx<'_>, ids: &BTreeSet<String>) -> Vec<Vpc> {
@@ -413,44 +353,12 @@ async fn collect_vpcs(ctx: &RegionCtx<'_>, ids: &BTreeSet<String>) -> Vec<Vpc> {
             attr(VpcAttributeName::EnableDnsSupport),
             attr(VpcAttributeName::EnableDnsHostnames)
         );
-        let associated =
-            |state: Option<&str>| state.is_none_or(|s| s == "associated" || s == "associating");
-        out.push(Vpc {
-            id,
-            cidr: v.cidr_block().map(str::to_string),
-            cidrs: v
-                .cidr_block_association_set()
-                .iter()
-                .filter(|a| {
-                    associated(
-                        a.cidr_block_state()
-                            .and_then(|s| s.state())
-                            .map(|s| s.as_str()),
-                    )
-                })
-                .filter_map(|a| a.cidr_block().map(str::to_string))
-                .collect(),
-            ipv6_cidrs: v
-                .ipv6_cidr_block_association_set()
-                .iter()
-                .filter(|a| {
-                    associated(
-                        a.ipv6_cidr_block_state()
-                            .and_then(|s| s.state())
-                            .map(|s| s.as_str()),
-                    )
-                })
-                .filter_map(|a| a.ipv6_cidr_block().map(str::to_string))
-                .collect(),
-            // Unknown attributes are reported as off: the ledger records the gap.
-            enable_dns_support: support
-                .and_then(|a| a.enable_dns_support().and_then(|b| b.value()))
-                .unwrap_or(false),
-            enable_dns_hostnames: hostnames
-                .and_then(|a| a.enable_dns_hostnames().and_then(|b| b.value()))
-                .unwrap_or(false),
-            is_default: v.is_default().unwrap_or(false),
-        });
+        // Unknown attributes are reported as off: the ledger records the gap.
+        out.extend(convert::vpc(
+            &v,
+            support.and_then(|a| a.enable_dns_support().and_then(|b| b.value())),
+            hostnames.and_then(|a| a.enable_dns_hostnames().and_then(|b| b.value())),
+        ));
     }
     out
 }
@@ -468,21 +376,8 @@ async fn collect_subnets(ctx: &RegionCtx<'_>, vpc_ids: &BTreeSet<String>) -> Vec
     )
     .await
     .unwrap_or_default()
-    .into_iter()
-    .filter_map(|s| {
-        Some(Subnet {
-            id: s.subnet_id()?.to_string(),
-            vpc_id: s.vpc_id()?.to_string(),
-            cidr: s.cidr_block().map(str::to_string),
-            ipv6_cidr: s
-                .ipv6_cidr_block_association_set()
-                .first()
-                .and_then(|a| a.ipv6_cidr_block())
-                .map(str::to_string),
-            availability_zone: s.availability_zone()?.to_string(),
-            availability_zone_id: s.availability_zone_id().map(str::to_string),
-        })
-    })
+    .iter()
+    .filter_map(convert::subnet)
     .collect()
 }
 
@@ -509,42 +404,19 @@ async fn collect_security_groups(
     );
     let (groups, rules) = futures::join!(groups, rules);
     let mut by_group: BTreeMap<String, Vec<SecurityGroupRule>> = BTreeMap::new();
-    for r in rules.unwrap_or_default() {
-        let Some(g) = r.group_id() else { continue };
-        let refd = r.referenced_group_info();
-        by_group
-            .entry(g.to_string())
-            .or_default()
-            .push(SecurityGroupRule {
-                id: r.security_group_rule_id().map(str::to_string),
-                direction: if r.is_egress().unwrap_or(false) {
-                    "egress"
-                } else {
-                    "ingress"
-                }
-                .into(),
-                protocol: r.ip_protocol().unwrap_or("-1").to_string(),
-                from_port: r.from_port().map(i64::from),
-                to_port: r.to_port().map(i64::from),
-                cidr_ipv4: r.cidr_ipv4().map(str::to_string),
-                cidr_ipv6: r.cidr_ipv6().map(str::to_string),
-                referenced_group_id: refd.and_then(|g| g.group_id()).map(str::to_string),
-                referenced_group_owner: refd.and_then(|g| g.user_id()).map(str::to_string),
-                prefix_list_id: r.prefix_list_id().map(str::to_string),
-                description: r.description().map(str::to_string),
-            });
+    for (g, r) in rules
+        .unwrap_or_default()
+        .iter()
+        .filter_map(convert::security_group_rule)
+    {
+        by_group.entry(g).or_default().push(r);
     }
     groups
         .unwrap_or_default()
-        .into_iter()
+        .iter()
         .filter_map(|g| {
-            let id = g.group_id()?.to_string();
-            Some(SecurityGroup {
-                rules: by_group.remove(&id).unwrap_or_default(),
-                id,
-                name: g.group_name().unwrap_or_default().to_string(),
-                vpc_id: g.vpc_id().map(str::to_string),
-            })
+            let rules = by_group.remove(g.group_id()?).unwrap_or_default();
+            convert::security_group(g, rules)
         })
         .collect()
 }
@@ -578,111 +450,37 @@ async fn describe_lbs(ctx: &RegionCtx<'_>, arns: &BTreeSet<String>) -> Vec<LoadB
         else {
             continue;
         };
-        let built =
-            join_each(lbs.into_iter().map(|lb| async move {
-                let arn = lb.load_balancer_arn()?.to_string();
-                let (attrs, listeners) = futures::join!(
-                    ctx.one(
-                        "elasticloadbalancing:DescribeLoadBalancerAttributes",
-                        || {
-                            elb.describe_load_balancer_attributes()
-                                .load_balancer_arn(arn.clone())
-                                .send()
-                        }
-                    ),
-                    ctx.pages("elasticloadbalancing:DescribeListeners", |m| {
-                        let arn = arn.clone();
-                        async move {
-                            let o = elb
-                                .describe_listeners()
-                                .load_balancer_arn(arn)
-                                .set_marker(m)
-                                .send()
-                                .await?;
-                            Ok((o.listeners().to_vec(), o.next_marker().map(str::to_string)))
-                        }
-                    })
-                );
-                let cross_zone = attrs.and_then(|a| {
-                    a.attributes()
-                        .iter()
-                        .find(|x| x.key() == Some("load_balancing.cross_zone.enabled"))
-                        .and_then(|x| x.value())
-                        .map(|v| v.eq_ignore_ascii_case("true"))
-                });
-                Some(LoadBalancer {
-                    arn: arn.clone(),
-                    name: lb.load_balancer_name().unwrap_or_default().to_string(),
-                    lb_type: lb
-                        .r#type()
-                        .map(|t| t.as_str().to_string())
-                        .unwrap_or_default(),
-                    scheme: lb
-                        .scheme()
-                        .map(|s| s.as_str().to_string())
-                        .unwrap_or_default(),
-                    vpc_id: lb.vpc_id().map(str::to_string),
-                    state: lb
-                        .state()
-                        .and_then(|s| s.code())
-                        .map(|c| c.as_str().to_string())
-                        .unwrap_or_default(),
-                    dns_name: lb.dns_name().map(str::to_string),
-                    availability_zones: lb
-                        .availability_zones()
-                        .iter()
-                        .filter_map(|z| {
-                            Some(LoadBalancerZone {
-                                name: z.zone_name()?.to_string(),
-                                id: None,
-                                subnet_id: z.subnet_id().map(str::to_string),
-                                private_ips: z
-                                    .load_balancer_addresses()
-                                    .iter()
-                                    .filter_map(|a| a.private_ipv4_address().map(str::to_string))
-                                    .collect(),
-                            })
-                        })
-                        .collect(),
-                    security_groups: lb.security_groups().to_vec(),
-                    enforce_sg_inbound_on_privatelink: lb
-                        .enforce_security_group_inbound_rules_on_private_link_traffic()
-                        .map(|v| v.eq_ignore_ascii_case("on")),
-                    cross_zone,
-                    listeners: listeners
-                        .unwrap_or_default()
-                        .iter()
-                        .map(|l| Listener {
-                            arn: l.listener_arn().map(str::to_string),
-                            protocol: l
-                                .protocol()
-                                .map(|p| p.as_str().to_string())
-                                .unwrap_or_default(),
-                            port: l.port().map(i64::from).unwrap_or(0),
-                            target_group_arns: l
-                                .default_actions()
-                                .iter()
-                                .flat_map(|a| {
-                                    let mut v: Vec<String> = a
-                                        .target_group_arn()
-                                        .map(str::to_string)
-                                        .into_iter()
-                                        .collect();
-                                    if let Some(fc) = a.forward_config() {
-                                        v.extend(fc.target_groups().iter().filter_map(|t| {
-                                            t.target_group_arn().map(str::to_string)
-                                        }));
-                                    }
-                                    v
-                                })
-                                .collect::<BTreeSet<_>>()
-                                .into_iter()
-                                .collect(),
-                        })
-                        .collect(),
+        let built = join_each(lbs.into_iter().map(|lb| async move {
+            let arn = lb.load_balancer_arn()?.to_string();
+            let (attrs, listeners) = futures::join!(
+                ctx.one(
+                    "elasticloadbalancing:DescribeLoadBalancerAttributes",
+                    || {
+                        elb.describe_load_balancer_attributes()
+                            .load_balancer_arn(arn.clone())
+                            .send()
+                    }
+                ),
+                ctx.pages("elasticloadbalancing:DescribeListeners", |m| {
+                    let arn = arn.clone();
+                    async move {
+                        let o = elb
+                            .describe_listeners()
+                            .load_balancer_arn(arn)
+                            .set_marker(m)
+                            .send()
+                            .await?;
+                        Ok((o.listeners().to_vec(), o.next_marker().map(str::to_string)))
+                    }
                 })
-            }))
-            .await;
+            );
+            convert::load_balancer(
+                &lb,
+                attrs.and_then(|a| convert::lb_cross_zone(a.attributes())),
+                &listeners.unwrap_or_default(),
+            )
+        }))
+        .await;
         out.extend(built.into_iter().flatten());
     }
     out
@@ -743,47 +541,19 @@ async fn collect_load_balancers(
                     .send()
             })
         );
-        let cross_zone = attrs.and_then(|a| {
-            a.attributes()
-                .iter()
-                .find(|x| x.key() == Some("load_balancing.cross_zone.enabled"))
-                .and_then(|x| x.value())
-                .map(str::to_string)
-        });
         let targets: Vec<Target> = health
             .map(|h| {
                 h.target_health_descriptions()
                     .iter()
-                    .filter_map(|d| {
-                        let t = d.target()?;
-                        Some(Target {
-                            id: t.id()?.to_string(),
-                            port: t.port().map(i64::from),
-                            availability_zone: t.availability_zone().map(str::to_string),
-                            health: d
-                                .target_health()
-                                .and_then(|h| h.state())
-                                .map(|s| s.as_str().to_string()),
-                        })
-                    })
+                    .filter_map(convert::target)
                     .collect()
             })
             .unwrap_or_default();
-        Some(TargetGroup {
-            arn: tg_arn,
-            name: g.target_group_name().unwrap_or_default().to_string(),
-            target_type: g
-                .target_type()
-                .map(|t| t.as_str().to_string())
-                .unwrap_or_default(),
-            protocol: g.protocol().map(|p| p.as_str().to_string()),
-            port: g.port().map(i64::from),
-            vpc_id: g.vpc_id().map(str::to_string),
-            health_check_port: g.health_check_port().map(str::to_string),
-            load_balancer_arns: g.load_balancer_arns().to_vec(),
-            cross_zone,
+        convert::target_group(
+            &g,
+            attrs.and_then(|a| convert::tg_cross_zone(a.attributes())),
             targets,
-        })
+        )
     }))
     .await;
     for tg in built.into_iter().flatten() {
@@ -899,21 +669,7 @@ async fn describe_services(
                     if !names.iter().any(|n| n == name) {
                         continue;
                     }
-                    out.push(ServiceLookup {
-                        service_name: name.to_string(),
-                        found: true,
-                        service_id: d.service_id().map(str::to_string),
-                        owner: d.owner().map(str::to_string),
-                        availability_zones: d.availability_zones().to_vec(),
-                        availability_zone_ids: d.availability_zone_ids().to_vec(),
-                        private_dns_name: d.private_dns_name().map(str::to_string),
-                        supported_regions: Vec::new(),
-                        service_region: d
-                            .service_region()
-                            .or(service_region)
-                            .filter(|r| *r != ctx.region)
-                            .map(str::to_string),
-                    });
+                    out.extend(convert::service_lookup(d, ctx.region, service_region));
                 }
                 token = o.next_token().map(str::to_string).filter(|t| !t.is_empty());
                 if token.is_none() {

@@ -1440,3 +1440,63 @@ fn an_html_error_page_is_named_by_its_status() {
     assert!(msg.contains("500"), "{msg}");
     assert!(!msg.contains("cut short"), "{msg}");
 }
+
+/// Preflight probes through the same AWS clients as the scan (one factory): a response cut
+/// short is checked and retried as in the scan. It built bare clients of its own before,
+/// which took a truncated answer as a whole one (the SDK's XML parser stops quietly).
+#[test]
+fn preflight_probes_through_the_scans_clients() {
+    let truth = org();
+    let faults = vec![fault(
+        on(None, None, "DescribeVpcEndpoints"),
+        FaultKind::Truncated,
+        Some(2),
+    )];
+    let sim = Sim::start(
+        truth,
+        Options {
+            faults,
+            ..small_pages()
+        },
+        2,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("plaudit.yaml");
+    std::fs::write(
+        &cfg,
+        "crawl:\n  call_timeout_seconds: 2\n  max_attempts: 4\n",
+    )
+    .unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_plaudit"));
+    c.args([
+        "preflight",
+        "--format",
+        "csv",
+        "--regions",
+        "us-east-1",
+        "--config",
+    ])
+    .arg(&cfg)
+    .env_clear()
+    .env("PATH", std::env::var("PATH").unwrap_or_default())
+    .env("RUST_LOG", "off");
+    for (k, v) in sim.env() {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The suspended account is listed, not entered; every other one reads every API.
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let denied: Vec<&str> = stdout
+        .lines()
+        .skip(1)
+        .filter(|l| l.contains("error") || l.contains("denied"))
+        .collect();
+    assert!(denied.is_empty(), "{denied:?}");
+    // One probe per account entered, and the two truncated answers asked again.
+    let per = sim.stats().per_action;
+    let probed = per["ec2:DescribeAvailabilityZones"];
+    assert!(probed >= 8, "{per:?}");
+    assert_eq!(per["ec2:DescribeVpcEndpoints"], probed + 2, "{per:?}");
+}
