@@ -338,111 +338,126 @@ impl Config {
     /// Every setting AWS or plaudit would refuse. Values are rejected, never clamped: a
     /// number the user wrote is either used as written or named here.
     fn problems(&self, lines: &Lines) -> Vec<Problem> {
-        let mut out = Vec::new();
-        let mut range =
-            |key: &'static str, line: u64, v: Option<u64>, lo: u64, hi: u64, why: &str| {
-                if let Some(v) = v.filter(|v| *v < lo || *v > hi) {
-                    out.push(Problem {
-                        key,
-                        line,
-                        message: format!("is {v}: it must be from {lo} to {hi}{why}"),
-                    });
-                }
-            };
-        let c = &self.crawl;
-        let l = &lines.crawl;
+        let mut out = self.range_problems(lines);
+        out.extend(self.role_problems(lines));
+        out.extend(self.account_problems(lines));
+        out
+    }
+
+    /// Numbers outside their range (AWS's, where AWS sets one).
+    fn range_problems(&self, lines: &Lines) -> Vec<Problem> {
+        let (c, l) = (&self.crawl, &lines.crawl);
         let n = |v: usize| Some(v as u64);
-        range(
-            "crawl.accounts",
-            l.line("accounts"),
-            n(c.accounts),
-            1,
-            100_000,
-            "",
-        );
-        range(
-            "crawl.requests",
-            l.line("requests"),
-            n(c.requests),
-            1,
-            100_000,
-            "",
-        );
-        range(
-            "crawl.requests_per_account",
-            l.line("requests_per_account"),
-            n(c.requests_per_account),
-            1,
-            100_000,
-            "",
-        );
-        range(
-            "crawl.max_attempts",
-            l.line("max_attempts"),
-            Some(c.max_attempts.into()),
-            1,
-            20,
-            "",
-        );
-        range(
-            "crawl.call_timeout_seconds",
-            l.line("call_timeout_seconds"),
-            Some(c.call_timeout_seconds),
-            1,
-            3_600,
-            "",
-        );
-        range(
-            "crawl.page_size",
-            l.line("page_size"),
-            c.page_size.map(|v| v.max(0) as u64),
-            5,
-            1_000,
-            " (AWS's MaxResults range for the EC2 listings)",
-        );
-        range(
-            "crawl.deadline_seconds",
-            l.line("deadline_seconds"),
-            c.deadline_seconds,
-            1,
-            604_800,
-            " (a week)",
-        );
-        range(
-            "role.duration_seconds",
-            lines.role.line("duration_seconds"),
-            Some(self.role.duration_seconds.into()),
-            900,
-            43_200,
-            " (AWS's AssumeRole DurationSeconds range)",
-        );
-        range(
-            "history.keep_scans",
-            lines.history.line("keep_scans"),
-            self.history.keep_scans.map(|v| v as u64),
-            2,
-            1_000_000,
-            " (drift compares two scans)",
-        );
-        range(
-            "history.keep_days",
-            lines.history.line("keep_days"),
-            self.history.keep_days,
-            1,
-            36_500,
-            "",
-        );
-        range(
-            "rule_timeout_seconds",
-            lines
-                .rule_timeout_seconds
-                .as_ref()
-                .map_or(0, |s| s.referenced.line()),
-            self.rule_timeout_seconds,
-            1,
-            3_600,
-            "",
-        );
+        let at = |s: &Option<serde_saphyr::Spanned<serde::de::IgnoredAny>>| {
+            s.as_ref().map_or(0, |s| s.referenced.line())
+        };
+        let checks: [Range; 11] = [
+            (
+                "crawl.accounts",
+                l.line("accounts"),
+                n(c.accounts),
+                1,
+                100_000,
+                "",
+            ),
+            (
+                "crawl.requests",
+                l.line("requests"),
+                n(c.requests),
+                1,
+                100_000,
+                "",
+            ),
+            (
+                "crawl.requests_per_account",
+                l.line("requests_per_account"),
+                n(c.requests_per_account),
+                1,
+                100_000,
+                "",
+            ),
+            (
+                "crawl.max_attempts",
+                l.line("max_attempts"),
+                Some(c.max_attempts.into()),
+                1,
+                20,
+                "",
+            ),
+            (
+                "crawl.call_timeout_seconds",
+                l.line("call_timeout_seconds"),
+                Some(c.call_timeout_seconds),
+                1,
+                3_600,
+                "",
+            ),
+            (
+                "crawl.page_size",
+                l.line("page_size"),
+                c.page_size.map(|v| v.max(0) as u64),
+                5,
+                1_000,
+                " (AWS's MaxResults range for the EC2 listings)",
+            ),
+            (
+                "crawl.deadline_seconds",
+                l.line("deadline_seconds"),
+                c.deadline_seconds,
+                1,
+                604_800,
+                " (a week)",
+            ),
+            (
+                "history.keep_scans",
+                lines.history.line("keep_scans"),
+                self.history.keep_scans.map(|v| v as u64),
+                2,
+                1_000_000,
+                " (drift compares two scans)",
+            ),
+            (
+                "history.keep_days",
+                lines.history.line("keep_days"),
+                self.history.keep_days,
+                1,
+                36_500,
+                "",
+            ),
+            (
+                "rule_timeout_seconds",
+                at(&lines.rule_timeout_seconds),
+                self.rule_timeout_seconds,
+                1,
+                3_600,
+                "",
+            ),
+            (
+                "role.duration_seconds",
+                lines.role.line("duration_seconds"),
+                Some(self.role.duration_seconds.into()),
+                900,
+                43_200,
+                " (AWS's AssumeRole DurationSeconds range)",
+            ),
+        ];
+        checks
+            .into_iter()
+            .filter_map(|(key, line, v, lo, hi, why)| {
+                let v = v.filter(|v| *v < lo || *v > hi)?;
+                Some(Problem {
+                    key,
+                    line,
+                    message: format!("is {v}: it must be from {lo} to {hi}{why}"),
+                })
+            })
+            .collect()
+    }
+
+    /// The role: a template that names the account, AssumeRole's session name and external
+    /// id as AWS takes them.
+    fn role_problems(&self, lines: &Lines) -> Vec<Problem> {
+        let mut out = Vec::new();
         let r = &self.role;
         let mut bad = |key: &'static str, line: u64, message: String| {
             out.push(Problem { key, line, message });
@@ -494,6 +509,12 @@ impl Config {
                 "is empty: name the role to assume in every account".to_string(),
             );
         }
+        out
+    }
+
+    /// Account ids that are not account ids.
+    fn account_problems(&self, lines: &Lines) -> Vec<Problem> {
+        let mut out = Vec::new();
         let accounts = &self.accounts;
         let ids =
             |key: &'static str, field: &'static str, list: &mut dyn Iterator<Item = &String>| {
@@ -523,6 +544,9 @@ impl Config {
         out
     }
 }
+
+/// A numeric setting's check: key, line, value (if set), lowest, highest, and why.
+type Range = (&'static str, u64, Option<u64>, u64, u64, &'static str);
 
 /// Whether a string is an AWS account id: twelve digits.
 pub fn is_account_id(s: &str) -> bool {

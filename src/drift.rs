@@ -458,120 +458,152 @@ fn region_changes(
             );
             continue;
         };
-        if sa.acceptance_required != sb.acceptance_required {
-            push(
-                "acceptance-changed",
-                acct,
-                region,
-                id,
-                sa.acceptance_required.to_string(),
-                sb.acceptance_required.to_string(),
-            );
-        }
-        let dns = |s: &crate::inventory::EndpointService| {
-            format!(
-                "{} ({})",
-                s.private_dns_name.as_deref().unwrap_or("-"),
-                s.private_dns_state.as_deref().unwrap_or("-")
-            )
-        };
-        if dns(sa) != dns(sb) {
-            push("private-dns-changed", acct, region, id, dns(sa), dns(sb));
-        }
-        let (pa, pb) = (set(&sa.allowed_principals), set(&sb.allowed_principals));
-        for p in pb.difference(&pa) {
-            push(
-                "principal-added",
-                acct,
-                region,
-                id,
-                String::new(),
-                p.clone(),
-            );
-        }
-        for p in pa.difference(&pb) {
-            push(
-                "principal-removed",
-                acct,
-                region,
-                id,
-                p.clone(),
-                String::new(),
-            );
-        }
-        let (za, zb) = (
-            az_ids(a, &sa.availability_zones),
-            az_ids(b, &sb.availability_zones),
+        service_changes((acct, region), (a, b), sa, sb, push);
+    }
+    sg_rule_changes((acct, region), a, b, push);
+}
+
+/// What changed on one endpoint service present in both scans: acceptance, private DNS,
+/// principals, AZ IDs, consumers, connections.
+fn service_changes(
+    (acct, region): (&str, &str),
+    (a, b): (&Region, &Region),
+    sa: &crate::inventory::EndpointService,
+    sb: &crate::inventory::EndpointService,
+    push: &mut impl FnMut(&str, &str, &str, &str, String, String),
+) {
+    let id = sa.id.as_str();
+    if sa.acceptance_required != sb.acceptance_required {
+        push(
+            "acceptance-changed",
+            acct,
+            region,
+            id,
+            sa.acceptance_required.to_string(),
+            sb.acceptance_required.to_string(),
         );
-        if za != zb {
-            push(
-                "service-az-ids-changed",
+    }
+    let dns = |s: &crate::inventory::EndpointService| {
+        format!(
+            "{} ({})",
+            s.private_dns_name.as_deref().unwrap_or("-"),
+            s.private_dns_state.as_deref().unwrap_or("-")
+        )
+    };
+    if dns(sa) != dns(sb) {
+        push("private-dns-changed", acct, region, id, dns(sa), dns(sb));
+    }
+    let (pa, pb) = (set(&sa.allowed_principals), set(&sb.allowed_principals));
+    for p in pb.difference(&pa) {
+        push(
+            "principal-added",
+            acct,
+            region,
+            id,
+            String::new(),
+            p.clone(),
+        );
+    }
+    for p in pa.difference(&pb) {
+        push(
+            "principal-removed",
+            acct,
+            region,
+            id,
+            p.clone(),
+            String::new(),
+        );
+    }
+    let (za, zb) = (
+        az_ids(a, &sa.availability_zones),
+        az_ids(b, &sb.availability_zones),
+    );
+    if za != zb {
+        push(
+            "service-az-ids-changed",
+            acct,
+            region,
+            id,
+            join(&za),
+            join(&zb),
+        );
+    }
+    let owners = |s: &crate::inventory::EndpointService| -> BTreeSet<String> {
+        s.connections
+            .iter()
+            .map(|c| c.endpoint_owner.clone())
+            .collect()
+    };
+    for o in owners(sb).difference(&owners(sa)) {
+        push(
+            "consumer-connected",
+            acct,
+            region,
+            id,
+            String::new(),
+            o.clone(),
+        );
+    }
+    connection_changes((acct, region), sa, sb, push);
+}
+
+/// Connections added, removed or changed state on one endpoint service.
+fn connection_changes(
+    (acct, region): (&str, &str),
+    sa: &crate::inventory::EndpointService,
+    sb: &crate::inventory::EndpointService,
+    push: &mut impl FnMut(&str, &str, &str, &str, String, String),
+) {
+    let conns = |s: &crate::inventory::EndpointService| -> BTreeMap<String, String> {
+        s.connections
+            .iter()
+            .map(|c| (c.endpoint_id.clone(), c.state.clone()))
+            .collect()
+    };
+    let (ca, cb) = (conns(sa), conns(sb));
+    for (ep, st) in &cb {
+        match ca.get(ep) {
+            None => push(
+                "connection-added",
                 acct,
                 region,
-                id,
-                join(&za),
-                join(&zb),
-            );
-        }
-        let owners = |s: &crate::inventory::EndpointService| -> BTreeSet<String> {
-            s.connections
-                .iter()
-                .map(|c| c.endpoint_owner.clone())
-                .collect()
-        };
-        for o in owners(sb).difference(&owners(sa)) {
-            push(
-                "consumer-connected",
-                acct,
-                region,
-                id,
+                ep,
                 String::new(),
-                o.clone(),
-            );
-        }
-        let conns = |s: &crate::inventory::EndpointService| -> BTreeMap<String, String> {
-            s.connections
-                .iter()
-                .map(|c| (c.endpoint_id.clone(), c.state.clone()))
-                .collect()
-        };
-        let (ca, cb) = (conns(sa), conns(sb));
-        for (ep, st) in &cb {
-            match ca.get(ep) {
-                None => push(
-                    "connection-added",
-                    acct,
-                    region,
-                    ep,
-                    String::new(),
-                    st.clone(),
-                ),
-                Some(old) if !old.eq_ignore_ascii_case(st) => push(
-                    "connection-state-changed",
-                    acct,
-                    region,
-                    ep,
-                    old.clone(),
-                    st.clone(),
-                ),
-                _ => {}
-            }
-        }
-        for (ep, st) in &ca {
-            if !cb.contains_key(ep) {
-                push(
-                    "connection-removed",
-                    acct,
-                    region,
-                    ep,
-                    st.clone(),
-                    String::new(),
-                );
-            }
+                st.clone(),
+            ),
+            Some(old) if !old.eq_ignore_ascii_case(st) => push(
+                "connection-state-changed",
+                acct,
+                region,
+                ep,
+                old.clone(),
+                st.clone(),
+            ),
+            _ => {}
         }
     }
-    // Security-group rules of the load balancers on a PrivateLink path (the services' NLBs and
-    // the ALBs behind them), compared rule by rule.
+    for (ep, st) in &ca {
+        if !cb.contains_key(ep) {
+            push(
+                "connection-removed",
+                acct,
+                region,
+                ep,
+                st.clone(),
+                String::new(),
+            );
+        }
+    }
+}
+
+/// Security-group rules of the load balancers on a PrivateLink path (the services' NLBs and
+/// the ALBs behind them), compared rule by rule.
+fn sg_rule_changes(
+    (acct, region): (&str, &str),
+    a: &Region,
+    b: &Region,
+    push: &mut impl FnMut(&str, &str, &str, &str, String, String),
+) {
     let on_path = |r: &Region| -> BTreeSet<String> {
         let mut lbs: BTreeSet<String> = r
             .endpoint_services

@@ -273,6 +273,112 @@ pub fn mark_unfinished(path: &Path, id: i64, status: ScanStatus, exit_code: u8) 
     Ok(())
 }
 
+/// A scan's findings and coverage ledger, as rows.
+fn record_findings(
+    tx: &Connection,
+    id: i64,
+    findings: &[Finding],
+    inv: &Inventory,
+) -> rusqlite::Result<()> {
+    let mut ins = tx.prepare(
+        "INSERT OR REPLACE INTO findings (scan_id, fingerprint, rule_id, account_id, region,
+           resource_id, resource_type, title, status, severity, reason, path, waiver_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?;
+    for f in findings {
+        ins.execute(params![
+            id,
+            f.fingerprint(),
+            f.rule_id,
+            f.account_id,
+            f.region,
+            f.resource_id,
+            f.resource_type,
+            f.title,
+            f.status.as_str(),
+            f.severity.as_str(),
+            f.reason,
+            f.path,
+            f.waiver_id,
+        ])?;
+    }
+    let mut cov = tx.prepare(
+        "INSERT INTO coverage (scan_id, account_id, region, api, status, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for c in &inv.coverage {
+        cov.execute(params![
+            id,
+            c.account_id,
+            c.region.as_deref().unwrap_or("*"),
+            c.api,
+            c.status.as_str(),
+            c.error
+        ])?;
+    }
+    Ok(())
+}
+
+/// The open findings after a scan (a waived finding still fails: it stays open): failing
+/// now and not yet open → first seen now; open and now passing, or gone from an
+/// account-region this scan had in scope and read completely → resolved. Anything else
+/// stays open. Then the scan's findings get their first-seen dates.
+fn update_open_findings(
+    tx: &Connection,
+    id: i64,
+    started_at: &str,
+    inv: &Inventory,
+) -> rusqlite::Result<()> {
+    // This scan's scope: the account-regions its inventory holds. A partial scan (one
+    // account, --regions, a shard, a subset inventory) closes nothing outside it.
+    tx.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS scope_now (account_id TEXT NOT NULL, region TEXT NOT NULL);
+         DELETE FROM temp.scope_now;",
+    )?;
+    {
+        let mut ins = tx.prepare("INSERT INTO temp.scope_now VALUES (?1, ?2)")?;
+        for (a, r) in scope_of(inv) {
+            ins.execute(params![a, r])?;
+        }
+    }
+    // Open findings (a waived finding still fails: it stays open): failing now and not yet
+    // open → first seen now; open and now passing, or gone from an account-region this
+    // scan had in scope and read completely → resolved. Anything else stays open.
+    tx.execute(
+        "INSERT INTO open_findings (fingerprint, account_id, region, first_seen_scan, first_seen_at)
+         SELECT fingerprint, account_id, region, ?1, ?2 FROM findings
+         WHERE scan_id = ?1 AND status IN ('fail', 'waived')
+         ON CONFLICT (fingerprint) DO NOTHING",
+        params![id, started_at],
+    )?;
+    tx.execute(
+        "DELETE FROM open_findings WHERE fingerprint IN
+           (SELECT fingerprint FROM findings WHERE scan_id = ?1 AND status = 'pass')",
+        [id],
+    )?;
+    tx.execute(
+        &format!(
+            "DELETE FROM open_findings AS o
+         WHERE NOT EXISTS (SELECT 1 FROM findings f WHERE f.scan_id = ?1 AND f.fingerprint = o.fingerprint)
+           AND EXISTS (SELECT 1 FROM temp.scope_now s
+                 WHERE s.account_id = o.account_id AND s.region = o.region)
+           AND NOT EXISTS (SELECT 1 FROM coverage c WHERE c.scan_id = ?1
+                 AND c.status NOT IN ({not_gaps})
+                 AND c.account_id = o.account_id AND (c.region = o.region OR c.region = '*'))",
+            not_gaps = CoverageStatus::NOT_GAPS_SQL
+        ),
+        [id],
+    )?;
+    tx.execute(
+        "UPDATE findings SET
+           first_seen_scan = (SELECT first_seen_scan FROM open_findings o WHERE o.fingerprint = findings.fingerprint),
+           first_seen_at = (SELECT first_seen_at FROM open_findings o WHERE o.fingerprint = findings.fingerprint)
+         WHERE scan_id = ?1",
+        [id],
+    )?;
+    Ok(())
+}
+
 /// A finding as recorded, with when it was first seen failing.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Recorded {
@@ -450,91 +556,8 @@ impl History {
                 r.get(0)
             })
             .with_context(|| format!("scan {id} is not in `{path}`"))?;
-        {
-            let mut ins = tx.prepare(
-                "INSERT OR REPLACE INTO findings (scan_id, fingerprint, rule_id, account_id, region,
-                   resource_id, resource_type, title, status, severity, reason, path, waiver_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            )?;
-            for f in findings {
-                ins.execute(params![
-                    id,
-                    f.fingerprint(),
-                    f.rule_id,
-                    f.account_id,
-                    f.region,
-                    f.resource_id,
-                    f.resource_type,
-                    f.title,
-                    f.status.as_str(),
-                    f.severity.as_str(),
-                    f.reason,
-                    f.path,
-                    f.waiver_id,
-                ])?;
-            }
-            let mut cov = tx.prepare(
-                "INSERT INTO coverage (scan_id, account_id, region, api, status, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            for c in &inv.coverage {
-                cov.execute(params![
-                    id,
-                    c.account_id,
-                    c.region.as_deref().unwrap_or("*"),
-                    c.api,
-                    c.status.as_str(),
-                    c.error
-                ])?;
-            }
-        }
-        // This scan's scope: the account-regions its inventory holds. A partial scan (one
-        // account, --regions, a shard, a subset inventory) closes nothing outside it.
-        tx.execute_batch(
-            "CREATE TEMP TABLE IF NOT EXISTS scope_now (account_id TEXT NOT NULL, region TEXT NOT NULL);
-             DELETE FROM temp.scope_now;",
-        )?;
-        {
-            let mut ins = tx.prepare("INSERT INTO temp.scope_now VALUES (?1, ?2)")?;
-            for (a, r) in scope_of(inv) {
-                ins.execute(params![a, r])?;
-            }
-        }
-        // Open findings (a waived finding still fails: it stays open): failing now and not yet
-        // open → first seen now; open and now passing, or gone from an account-region this
-        // scan had in scope and read completely → resolved. Anything else stays open.
-        tx.execute(
-            "INSERT INTO open_findings (fingerprint, account_id, region, first_seen_scan, first_seen_at)
-             SELECT fingerprint, account_id, region, ?1, ?2 FROM findings
-             WHERE scan_id = ?1 AND status IN ('fail', 'waived')
-             ON CONFLICT (fingerprint) DO NOTHING",
-            params![id, started_at],
-        )?;
-        tx.execute(
-            "DELETE FROM open_findings WHERE fingerprint IN
-               (SELECT fingerprint FROM findings WHERE scan_id = ?1 AND status = 'pass')",
-            [id],
-        )?;
-        tx.execute(
-            &format!(
-                "DELETE FROM open_findings AS o
-             WHERE NOT EXISTS (SELECT 1 FROM findings f WHERE f.scan_id = ?1 AND f.fingerprint = o.fingerprint)
-               AND EXISTS (SELECT 1 FROM temp.scope_now s
-                     WHERE s.account_id = o.account_id AND s.region = o.region)
-               AND NOT EXISTS (SELECT 1 FROM coverage c WHERE c.scan_id = ?1
-                     AND c.status NOT IN ({not_gaps})
-                     AND c.account_id = o.account_id AND (c.region = o.region OR c.region = '*'))",
-                not_gaps = CoverageStatus::NOT_GAPS_SQL
-            ),
-            [id],
-        )?;
-        tx.execute(
-            "UPDATE findings SET
-               first_seen_scan = (SELECT first_seen_scan FROM open_findings o WHERE o.fingerprint = findings.fingerprint),
-               first_seen_at = (SELECT first_seen_at FROM open_findings o WHERE o.fingerprint = findings.fingerprint)
-             WHERE scan_id = ?1",
-            [id],
-        )?;
+        record_findings(&tx, id, findings, inv)?;
+        update_open_findings(&tx, id, &started_at, inv)?;
         let count = |s: Status| findings.iter().filter(|f| f.status == s).count() as i64;
         let gaps = inv.coverage.iter().filter(|c| c.status.is_gap()).count() as i64;
         let snapshot = serde_json::to_string(inv)?;

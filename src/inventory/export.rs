@@ -157,23 +157,51 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
 }
 
 /// The rows of one export, as column → value.
-pub fn rows(
-    kind: ExportKind,
-    inv: &Inventory,
-    seen: Option<&Seen>,
-) -> Vec<BTreeMap<&'static str, String>> {
-    let mut out = Vec::new();
-    let mut push = |key: &str, mut row: BTreeMap<&'static str, String>| {
-        if let Some(s) = seen {
-            let (first, last) = s.first_last.get(key).cloned().unwrap_or_default();
-            row.insert("first_seen", first);
-            row.insert("last_seen", last);
-            row.insert("waiver_ids", join(s.waivers.get(key).into_iter().flatten()));
-        }
-        out.push(row);
+pub fn rows(kind: ExportKind, inv: &Inventory, seen: Option<&Seen>) -> Vec<Row> {
+    // Each row with the key its first/last-seen dates and waivers are kept under.
+    let keyed: Vec<(String, Row)> = match kind {
+        ExportKind::Coverage => coverage_rows(inv),
+        _ => regions(inv)
+            .flat_map(|(account, r)| {
+                let per = match kind {
+                    ExportKind::EndpointServices => service_rows(r),
+                    ExportKind::Endpoints => endpoint_rows(r),
+                    ExportKind::Connections => connection_rows(r),
+                    ExportKind::LoadBalancers | ExportKind::Coverage => lb_rows(r),
+                };
+                per.into_iter().map(move |(key, mut row)| {
+                    row.insert("account_id", account.to_string());
+                    row.insert("region", r.name.clone());
+                    (key, row)
+                })
+            })
+            .collect(),
     };
-    if kind == ExportKind::Coverage {
-        for c in &inv.coverage {
+    keyed
+        .into_iter()
+        .map(|(key, mut row)| {
+            if let Some(s) = seen {
+                let (first, last) = s.first_last.get(&key).cloned().unwrap_or_default();
+                row.insert("first_seen", first);
+                row.insert("last_seen", last);
+                row.insert(
+                    "waiver_ids",
+                    join(s.waivers.get(&key).into_iter().flatten()),
+                );
+            }
+            row
+        })
+        .collect()
+}
+
+/// One export row: column → cell.
+pub type Row = BTreeMap<&'static str, String>;
+
+/// The coverage ledger, one row per entry.
+fn coverage_rows(inv: &Inventory) -> Vec<(String, Row)> {
+    inv.coverage
+        .iter()
+        .map(|c| {
             let row = BTreeMap::from([
                 ("account_id", c.account_id.clone()),
                 ("region", c.region.clone().unwrap_or_else(|| "*".into())),
@@ -181,127 +209,130 @@ pub fn rows(
                 ("status", c.status.as_str().to_string()),
                 ("error", opt(&c.error)),
             ]);
-            push("", row);
-        }
-        return out;
-    }
-    for (account, r) in regions(inv) {
-        let base = || {
-            BTreeMap::from([
-                ("account_id", account.to_string()),
-                ("region", r.name.clone()),
-            ])
-        };
-        match kind {
-            ExportKind::EndpointServices => {
-                for s in &r.endpoint_services {
-                    let mut row = base();
-                    row.extend([
-                        ("service_id", s.id.clone()),
-                        ("service_name", s.name.clone()),
-                        ("service_type", s.service_type.clone()),
-                        ("state", s.state.clone()),
-                        ("acceptance_required", s.acceptance_required.to_string()),
-                        ("private_dns_name", opt(&s.private_dns_name)),
-                        ("private_dns_state", opt(&s.private_dns_state)),
-                        (
-                            "availability_zones",
-                            join(s.availability_zones.iter().map(|n| az(r, n))),
-                        ),
-                        (
-                            "load_balancer_arns",
-                            join(
-                                s.network_load_balancer_arns
-                                    .iter()
-                                    .chain(&s.gateway_load_balancer_arns),
-                            ),
-                        ),
-                        ("allowed_principals", join(&s.allowed_principals)),
-                        ("connections", s.connections.len().to_string()),
-                    ]);
-                    push(&s.id, row);
-                }
-            }
-            ExportKind::Endpoints => {
-                for e in &r.vpc_endpoints {
-                    let zones: BTreeSet<String> = e
-                        .subnet_ids
+            (String::new(), row)
+        })
+        .collect()
+}
+
+/// Endpoint services, with AZ names beside AZ IDs.
+fn service_rows(r: &Region) -> Vec<(String, Row)> {
+    let mut out = Vec::new();
+    for s in &r.endpoint_services {
+        let mut row = Row::new();
+        row.extend([
+            ("service_id", s.id.clone()),
+            ("service_name", s.name.clone()),
+            ("service_type", s.service_type.clone()),
+            ("state", s.state.clone()),
+            ("acceptance_required", s.acceptance_required.to_string()),
+            ("private_dns_name", opt(&s.private_dns_name)),
+            ("private_dns_state", opt(&s.private_dns_state)),
+            (
+                "availability_zones",
+                join(s.availability_zones.iter().map(|n| az(r, n))),
+            ),
+            (
+                "load_balancer_arns",
+                join(
+                    s.network_load_balancer_arns
                         .iter()
-                        .filter_map(|id| r.subnets.iter().find(|s| &s.id == id))
-                        .map(|s| az(r, &s.availability_zone))
-                        .collect();
-                    let mut row = base();
-                    row.extend([
-                        ("endpoint_id", e.id.clone()),
-                        ("endpoint_type", e.endpoint_type.clone()),
-                        ("vpc_id", e.vpc_id.clone()),
-                        ("service_name", e.service_name.clone()),
-                        (
-                            "service_region",
-                            e.service_region.clone().unwrap_or_else(|| r.name.clone()),
-                        ),
-                        (
-                            "lattice_arn",
-                            opt(&e
-                                .service_network_arn
-                                .clone()
-                                .or_else(|| e.resource_configuration_arn.clone())),
-                        ),
-                        ("state", e.state.clone()),
-                        ("private_dns_enabled", e.private_dns_enabled.to_string()),
-                        ("availability_zones", join(zones)),
-                        ("subnet_ids", join(&e.subnet_ids)),
-                        ("security_group_ids", join(&e.security_group_ids)),
-                        ("created_at", opt(&e.created_at.map(|t| t.to_rfc3339()))),
-                    ]);
-                    push(&e.id, row);
-                }
-            }
-            ExportKind::Connections => {
-                for s in &r.endpoint_services {
-                    for c in &s.connections {
-                        let mut row = base();
-                        row.extend([
-                            ("service_id", s.id.clone()),
-                            ("endpoint_id", c.endpoint_id.clone()),
-                            ("endpoint_owner", c.endpoint_owner.clone()),
-                            ("state", c.state.clone()),
-                            ("created_at", opt(&c.created_at.map(|t| t.to_rfc3339()))),
-                        ]);
-                        push(&format!("{}/{}", s.id, c.endpoint_id), row);
-                    }
-                }
-            }
-            ExportKind::LoadBalancers => {
-                for l in &r.load_balancers {
-                    let mut row = base();
-                    row.extend([
-                        ("arn", l.arn.clone()),
-                        ("name", l.name.clone()),
-                        ("type", l.lb_type.clone()),
-                        ("scheme", l.scheme.clone()),
-                        ("state", l.state.clone()),
-                        ("vpc_id", opt(&l.vpc_id)),
-                        (
-                            "availability_zones",
-                            join(l.availability_zones.iter().map(|z| az(r, &z.name))),
-                        ),
-                        ("security_groups", join(&l.security_groups)),
-                        ("cross_zone", opt(&l.cross_zone)),
-                        (
-                            "listeners",
-                            join(
-                                l.listeners
-                                    .iter()
-                                    .map(|x| format!("{}:{}", x.protocol, x.port)),
-                            ),
-                        ),
-                    ]);
-                    push(&l.arn, row);
-                }
-            }
-            ExportKind::Coverage => unreachable!("handled above"),
+                        .chain(&s.gateway_load_balancer_arns),
+                ),
+            ),
+            ("allowed_principals", join(&s.allowed_principals)),
+            ("connections", s.connections.len().to_string()),
+        ]);
+        out.push((s.id.to_string(), row));
+    }
+    out
+}
+
+/// VPC endpoints, with the AZs of their subnets.
+fn endpoint_rows(r: &Region) -> Vec<(String, Row)> {
+    let mut out = Vec::new();
+    for e in &r.vpc_endpoints {
+        let zones: BTreeSet<String> = e
+            .subnet_ids
+            .iter()
+            .filter_map(|id| r.subnets.iter().find(|s| &s.id == id))
+            .map(|s| az(r, &s.availability_zone))
+            .collect();
+        let mut row = Row::new();
+        row.extend([
+            ("endpoint_id", e.id.clone()),
+            ("endpoint_type", e.endpoint_type.clone()),
+            ("vpc_id", e.vpc_id.clone()),
+            ("service_name", e.service_name.clone()),
+            (
+                "service_region",
+                e.service_region.clone().unwrap_or_else(|| r.name.clone()),
+            ),
+            (
+                "lattice_arn",
+                opt(&e
+                    .service_network_arn
+                    .clone()
+                    .or_else(|| e.resource_configuration_arn.clone())),
+            ),
+            ("state", e.state.clone()),
+            ("private_dns_enabled", e.private_dns_enabled.to_string()),
+            ("availability_zones", join(zones)),
+            ("subnet_ids", join(&e.subnet_ids)),
+            ("security_group_ids", join(&e.security_group_ids)),
+            ("created_at", opt(&e.created_at.map(|t| t.to_rfc3339()))),
+        ]);
+        out.push((e.id.to_string(), row));
+    }
+    out
+}
+
+/// Connections, keyed by service and endpoint.
+fn connection_rows(r: &Region) -> Vec<(String, Row)> {
+    let mut out = Vec::new();
+    for s in &r.endpoint_services {
+        for c in &s.connections {
+            let mut row = Row::new();
+            row.extend([
+                ("service_id", s.id.clone()),
+                ("endpoint_id", c.endpoint_id.clone()),
+                ("endpoint_owner", c.endpoint_owner.clone()),
+                ("state", c.state.clone()),
+                ("created_at", opt(&c.created_at.map(|t| t.to_rfc3339()))),
+            ]);
+            out.push((format!("{}/{}", s.id, c.endpoint_id), row));
         }
+    }
+    out
+}
+
+/// Load balancers, with their zones and listeners.
+fn lb_rows(r: &Region) -> Vec<(String, Row)> {
+    let mut out = Vec::new();
+    for l in &r.load_balancers {
+        let mut row = Row::new();
+        row.extend([
+            ("arn", l.arn.clone()),
+            ("name", l.name.clone()),
+            ("type", l.lb_type.clone()),
+            ("scheme", l.scheme.clone()),
+            ("state", l.state.clone()),
+            ("vpc_id", opt(&l.vpc_id)),
+            (
+                "availability_zones",
+                join(l.availability_zones.iter().map(|z| az(r, &z.name))),
+            ),
+            ("security_groups", join(&l.security_groups)),
+            ("cross_zone", opt(&l.cross_zone)),
+            (
+                "listeners",
+                join(
+                    l.listeners
+                        .iter()
+                        .map(|x| format!("{}:{}", x.protocol, x.port)),
+                ),
+            ),
+        ]);
+        out.push((l.arn.to_string(), row));
     }
     out
 }

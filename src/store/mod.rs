@@ -514,202 +514,274 @@ fn insert_inventory(
 }
 
 fn insert_region(tx: &Connection, account: &str, r: &Region) -> rusqlite::Result<()> {
-    let region = r.name.as_str();
-    let az: HashMap<&str, &str> = r
-        .availability_zones
-        .iter()
-        .map(|z| (z.name.as_str(), z.id.as_str()))
-        .collect();
-    let az_id = |name: &str| az.get(name).map(|s| s.to_string());
+    let rows = RegionRows {
+        tx,
+        account,
+        region: r.name.as_str(),
+        r,
+        az: r
+            .availability_zones
+            .iter()
+            .map(|z| (z.name.as_str(), z.id.as_str()))
+            .collect(),
+    };
+    rows.zones_and_vpcs()?;
+    rows.subnets()?;
+    rows.security_groups()?;
+    rows.load_balancers()?;
+    rows.target_groups()?;
+    rows.endpoint_services()?;
+    rows.vpc_endpoints()?;
+    rows.service_lookups()
+}
 
-    for z in &r.availability_zones {
-        tx.prepare_cached("INSERT INTO availability_zones VALUES (?1,?2,?3,?4,?5)")?
-            .execute(params![account, region, z.name, z.id, z.zone_type])?;
+/// The rows of one account-region, with its own AZ map (name → ID) to put AZ IDs beside
+/// AZ names.
+struct RegionRows<'a> {
+    tx: &'a Connection,
+    account: &'a str,
+    region: &'a str,
+    r: &'a Region,
+    az: HashMap<&'a str, &'a str>,
+}
+
+impl RegionRows<'_> {
+    fn az_id(&self, name: &str) -> Option<String> {
+        self.az.get(name).map(|s| s.to_string())
     }
-    for v in &r.vpcs {
-        tx.prepare_cached("INSERT INTO vpcs VALUES (?1,?2,?3,?4,?5,?6,?7)")?
-            .execute(params![
-                account,
-                region,
-                v.id,
-                v.cidr,
-                v.enable_dns_support,
-                v.enable_dns_hostnames,
-                v.is_default
-            ])?;
-        // Every associated CIDR; inventories that hold only the primary one give that.
-        let v4 = if v.cidrs.is_empty() {
-            v.cidr.iter().collect::<Vec<_>>()
-        } else {
-            v.cidrs.iter().collect()
-        };
-        for (family, cidr) in v4
-            .into_iter()
-            .map(|c| ("ipv4", c))
-            .chain(v.ipv6_cidrs.iter().map(|c| ("ipv6", c)))
-        {
-            tx.prepare_cached("INSERT INTO vpc_cidrs VALUES (?1,?2,?3,?4,?5)")?
-                .execute(params![account, region, v.id, cidr, family])?;
+
+    /// The AZ map, and the VPCs with every associated CIDR.
+    fn zones_and_vpcs(&self) -> rusqlite::Result<()> {
+        let (tx, account, region) = (self.tx, self.account, self.region);
+        for z in &self.r.availability_zones {
+            tx.prepare_cached("INSERT INTO availability_zones VALUES (?1,?2,?3,?4,?5)")?
+                .execute(params![account, region, z.name, z.id, z.zone_type])?;
         }
+        for v in &self.r.vpcs {
+            tx.prepare_cached("INSERT INTO vpcs VALUES (?1,?2,?3,?4,?5,?6,?7)")?
+                .execute(params![
+                    account,
+                    region,
+                    v.id,
+                    v.cidr,
+                    v.enable_dns_support,
+                    v.enable_dns_hostnames,
+                    v.is_default
+                ])?;
+            // Every associated CIDR; inventories that hold only the primary one give that.
+            let v4 = if v.cidrs.is_empty() {
+                v.cidr.iter().collect::<Vec<_>>()
+            } else {
+                v.cidrs.iter().collect()
+            };
+            for (family, cidr) in v4
+                .into_iter()
+                .map(|c| ("ipv4", c))
+                .chain(v.ipv6_cidrs.iter().map(|c| ("ipv6", c)))
+            {
+                tx.prepare_cached("INSERT INTO vpc_cidrs VALUES (?1,?2,?3,?4,?5)")?
+                    .execute(params![account, region, v.id, cidr, family])?;
+            }
+        }
+        Ok(())
     }
-    for s in &r.subnets {
-        let id = s
-            .availability_zone_id
-            .clone()
-            .or_else(|| az_id(&s.availability_zone));
-        tx.prepare_cached("INSERT INTO subnets VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")?
-            .execute(params![
-                account,
-                region,
-                s.id,
-                s.vpc_id,
-                s.cidr,
-                s.ipv6_cidr,
-                s.availability_zone,
-                id
-            ])?;
+
+    /// Subnets, with their AZ IDs (from the subnet, else the AZ map).
+    fn subnets(&self) -> rusqlite::Result<()> {
+        let (tx, account, region) = (self.tx, self.account, self.region);
+        let az_id = |name: &str| self.az_id(name);
+        for s in &self.r.subnets {
+            let id = s
+                .availability_zone_id
+                .clone()
+                .or_else(|| az_id(&s.availability_zone));
+            tx.prepare_cached("INSERT INTO subnets VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")?
+                .execute(params![
+                    account,
+                    region,
+                    s.id,
+                    s.vpc_id,
+                    s.cidr,
+                    s.ipv6_cidr,
+                    s.availability_zone,
+                    id
+                ])?;
+        }
+        Ok(())
     }
-    for g in &r.security_groups {
-        tx.prepare_cached("INSERT INTO security_groups VALUES (?1,?2,?3,?4,?5)")?
-            .execute(params![account, region, g.id, g.name, g.vpc_id])?;
-        for rule in &g.rules {
+
+    /// Security groups and their rules.
+    fn security_groups(&self) -> rusqlite::Result<()> {
+        let (tx, account, region) = (self.tx, self.account, self.region);
+        for g in &self.r.security_groups {
+            tx.prepare_cached("INSERT INTO security_groups VALUES (?1,?2,?3,?4,?5)")?
+                .execute(params![account, region, g.id, g.name, g.vpc_id])?;
+            for rule in &g.rules {
+                tx.prepare_cached(
+                    "INSERT INTO security_group_rules VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
+                )?
+                .execute(params![
+                    account,
+                    region,
+                    g.id,
+                    rule.id,
+                    lower(&rule.direction),
+                    lower(&rule.protocol),
+                    rule.from_port,
+                    rule.to_port,
+                    rule.cidr_ipv4,
+                    rule.cidr_ipv6,
+                    rule.referenced_group_id,
+                    rule.referenced_group_owner,
+                    rule.prefix_list_id,
+                    rule.description
+                ])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Load balancers: zones (with AZ IDs), addresses, security groups, listeners.
+    fn load_balancers(&self) -> rusqlite::Result<()> {
+        let (tx, account, region) = (self.tx, self.account, self.region);
+        let az_id = |name: &str| self.az_id(name);
+        for lb in &self.r.load_balancers {
             tx.prepare_cached(
-                "INSERT INTO security_group_rules VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
+                "INSERT INTO load_balancers VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
             )?
             .execute(params![
                 account,
                 region,
-                g.id,
-                rule.id,
-                lower(&rule.direction),
-                lower(&rule.protocol),
-                rule.from_port,
-                rule.to_port,
-                rule.cidr_ipv4,
-                rule.cidr_ipv6,
-                rule.referenced_group_id,
-                rule.referenced_group_owner,
-                rule.prefix_list_id,
-                rule.description
+                lb.arn,
+                lb.name,
+                lower(&lb.lb_type),
+                lb.scheme,
+                lb.vpc_id,
+                lower(&lb.state),
+                lb.dns_name,
+                lb.enforce_sg_inbound_on_privatelink,
+                lb.cross_zone
             ])?;
-        }
-    }
-    for lb in &r.load_balancers {
-        tx.prepare_cached(
-            "INSERT INTO load_balancers VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
-        )?
-        .execute(params![
-            account,
-            region,
-            lb.arn,
-            lb.name,
-            lower(&lb.lb_type),
-            lb.scheme,
-            lb.vpc_id,
-            lower(&lb.state),
-            lb.dns_name,
-            lb.enforce_sg_inbound_on_privatelink,
-            lb.cross_zone
-        ])?;
-        for z in &lb.availability_zones {
-            let id = z.id.clone().or_else(|| az_id(&z.name));
-            tx.prepare_cached("INSERT INTO load_balancer_zones VALUES (?1,?2,?3,?4,?5,?6)")?
-                .execute(params![account, region, lb.arn, z.name, id, z.subnet_id])?;
-            for ip in &z.private_ips {
-                tx.prepare_cached("INSERT INTO load_balancer_addresses VALUES (?1,?2,?3,?4,?5)")?
+            for z in &lb.availability_zones {
+                let id = z.id.clone().or_else(|| az_id(&z.name));
+                tx.prepare_cached("INSERT INTO load_balancer_zones VALUES (?1,?2,?3,?4,?5,?6)")?
+                    .execute(params![account, region, lb.arn, z.name, id, z.subnet_id])?;
+                for ip in &z.private_ips {
+                    tx.prepare_cached(
+                        "INSERT INTO load_balancer_addresses VALUES (?1,?2,?3,?4,?5)",
+                    )?
                     .execute(params![account, region, lb.arn, id, ip])?;
+                }
+            }
+            for g in &lb.security_groups {
+                tx.prepare_cached(
+                    "INSERT INTO load_balancer_security_groups VALUES (?1,?2,?3,?4)",
+                )?
+                .execute(params![account, region, lb.arn, g])?;
+            }
+            for l in &lb.listeners {
+                tx.prepare_cached("INSERT INTO listeners VALUES (?1,?2,?3,?4,?5,?6)")?
+                    .execute(params![account, region, lb.arn, l.arn, l.protocol, l.port])?;
             }
         }
-        for g in &lb.security_groups {
-            tx.prepare_cached("INSERT INTO load_balancer_security_groups VALUES (?1,?2,?3,?4)")?
-                .execute(params![account, region, lb.arn, g])?;
-        }
-        for l in &lb.listeners {
-            tx.prepare_cached("INSERT INTO listeners VALUES (?1,?2,?3,?4,?5,?6)")?
-                .execute(params![account, region, lb.arn, l.arn, l.protocol, l.port])?;
-        }
+        Ok(())
     }
-    for tg in &r.target_groups {
-        let hc_port = match tg.health_check_port.as_deref() {
-            None | Some("traffic-port") => tg.port,
-            Some(p) => p.parse::<i64>().ok().or(tg.port),
-        };
-        tx.prepare_cached("INSERT INTO target_groups VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)")?
-            .execute(params![
-                account,
-                region,
-                tg.arn,
-                tg.name,
-                lower(&tg.target_type),
-                tg.protocol,
-                tg.port,
-                tg.vpc_id,
-                hc_port,
-                tg.cross_zone.as_deref().map(lower)
-            ])?;
-        for lb in &tg.load_balancer_arns {
-            tx.prepare_cached("INSERT INTO target_group_load_balancers VALUES (?1,?2,?3,?4)")?
-                .execute(params![account, region, tg.arn, lb])?;
-        }
-        for t in &tg.targets {
-            let id = t.availability_zone.as_deref().and_then(az_id);
-            tx.prepare_cached("INSERT INTO targets VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")?
+
+    /// Target groups, the load balancers they serve, their targets (with AZ IDs).
+    fn target_groups(&self) -> rusqlite::Result<()> {
+        let (tx, account, region) = (self.tx, self.account, self.region);
+        for tg in &self.r.target_groups {
+            let hc_port = match tg.health_check_port.as_deref() {
+                None | Some("traffic-port") => tg.port,
+                Some(p) => p.parse::<i64>().ok().or(tg.port),
+            };
+            tx.prepare_cached("INSERT INTO target_groups VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)")?
                 .execute(params![
                     account,
                     region,
                     tg.arn,
-                    t.id,
-                    t.port.or(tg.port),
-                    t.availability_zone,
-                    id,
-                    t.health.as_deref().map(lower)
+                    tg.name,
+                    lower(&tg.target_type),
+                    tg.protocol,
+                    tg.port,
+                    tg.vpc_id,
+                    hc_port,
+                    tg.cross_zone.as_deref().map(lower)
                 ])?;
-        }
-    }
-    for s in &r.endpoint_services {
-        tx.prepare_cached(
-            "INSERT INTO endpoint_services VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
-        )?
-        .execute(params![
-            account,
-            region,
-            s.id,
-            s.name,
-            s.service_type,
-            s.state,
-            s.acceptance_required,
-            s.private_dns_name,
-            s.private_dns_state,
-            s.private_dns_txt_name,
-            s.private_dns_txt_value,
-            s.created_at.map(|t| t.to_rfc3339()),
-        ])?;
-        for (kind, arns) in [
-            ("network", &s.network_load_balancer_arns),
-            ("gateway", &s.gateway_load_balancer_arns),
-        ] {
-            for arn in arns {
-                tx.prepare_cached(
-                    "INSERT INTO endpoint_service_load_balancers VALUES (?1,?2,?3,?4,?5)",
-                )?
-                .execute(params![account, region, s.id, arn, kind])?;
+            for lb in &tg.load_balancer_arns {
+                tx.prepare_cached("INSERT INTO target_group_load_balancers VALUES (?1,?2,?3,?4)")?
+                    .execute(params![account, region, tg.arn, lb])?;
+            }
+            for t in &tg.targets {
+                let id = t.availability_zone.as_deref().and_then(|n| self.az_id(n));
+                tx.prepare_cached("INSERT INTO targets VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")?
+                    .execute(params![
+                        account,
+                        region,
+                        tg.arn,
+                        t.id,
+                        t.port.or(tg.port),
+                        t.availability_zone,
+                        id,
+                        t.health.as_deref().map(lower)
+                    ])?;
             }
         }
-        for z in &s.availability_zones {
-            tx.prepare_cached("INSERT INTO endpoint_service_zones VALUES (?1,?2,?3,?4,?5)")?
-                .execute(params![account, region, s.id, z, az_id(z)])?;
-        }
-        for p in &s.allowed_principals {
-            let pa = if p == "*" { None } else { arn_account(p) };
-            tx.prepare_cached("INSERT INTO endpoint_service_principals VALUES (?1,?2,?3,?4,?5)")?
+        Ok(())
+    }
+
+    /// Endpoint services: load balancers, zones, principals, regions, connections.
+    fn endpoint_services(&self) -> rusqlite::Result<()> {
+        let (tx, account, region) = (self.tx, self.account, self.region);
+        let az_id = |name: &str| self.az_id(name);
+        for s in &self.r.endpoint_services {
+            tx.prepare_cached(
+                "INSERT INTO endpoint_services VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+            )?
+            .execute(params![
+                account,
+                region,
+                s.id,
+                s.name,
+                s.service_type,
+                s.state,
+                s.acceptance_required,
+                s.private_dns_name,
+                s.private_dns_state,
+                s.private_dns_txt_name,
+                s.private_dns_txt_value,
+                s.created_at.map(|t| t.to_rfc3339()),
+            ])?;
+            for (kind, arns) in [
+                ("network", &s.network_load_balancer_arns),
+                ("gateway", &s.gateway_load_balancer_arns),
+            ] {
+                for arn in arns {
+                    tx.prepare_cached(
+                        "INSERT INTO endpoint_service_load_balancers VALUES (?1,?2,?3,?4,?5)",
+                    )?
+                    .execute(params![account, region, s.id, arn, kind])?;
+                }
+            }
+            for z in &s.availability_zones {
+                tx.prepare_cached("INSERT INTO endpoint_service_zones VALUES (?1,?2,?3,?4,?5)")?
+                    .execute(params![account, region, s.id, z, az_id(z)])?;
+            }
+            for p in &s.allowed_principals {
+                let pa = if p == "*" { None } else { arn_account(p) };
+                tx.prepare_cached(
+                    "INSERT INTO endpoint_service_principals VALUES (?1,?2,?3,?4,?5)",
+                )?
                 .execute(params![account, region, s.id, p, pa])?;
-        }
-        for sr in &s.supported_regions {
-            tx.prepare_cached("INSERT INTO endpoint_service_regions VALUES (?1,?2,?3,?4)")?
-                .execute(params![account, region, s.id, sr])?;
-        }
-        for c in &s.connections {
-            tx.prepare_cached("INSERT INTO endpoint_connections VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")?
+            }
+            for sr in &s.supported_regions {
+                tx.prepare_cached("INSERT INTO endpoint_service_regions VALUES (?1,?2,?3,?4)")?
+                    .execute(params![account, region, s.id, sr])?;
+            }
+            for c in &s.connections {
+                tx.prepare_cached(
+                    "INSERT INTO endpoint_connections VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+                )?
                 .execute(params![
                     account,
                     region,
@@ -720,75 +792,90 @@ fn insert_region(tx: &Connection, account: &str, r: &Region) -> rusqlite::Result
                     c.created_at.map(|t| t.to_rfc3339()),
                     c.endpoint_region
                 ])?;
+            }
         }
+        Ok(())
     }
-    for e in &r.vpc_endpoints {
-        tx.prepare_cached(
-            "INSERT INTO vpc_endpoints VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
-        )?
-        .execute(params![
-            account,
-            region,
-            e.id,
-            e.endpoint_type,
-            e.vpc_id,
-            e.service_name,
-            e.service_region.as_deref().unwrap_or(region),
-            lower(&e.state),
-            e.private_dns_enabled,
-            e.created_at.map(|t| t.to_rfc3339()),
-            e.service_network_arn,
-            e.resource_configuration_arn,
-        ])?;
-        for s in &e.subnet_ids {
-            tx.prepare_cached("INSERT INTO vpc_endpoint_subnets VALUES (?1,?2,?3,?4)")?
-                .execute(params![account, region, e.id, s])?;
-        }
-        for g in &e.security_group_ids {
-            tx.prepare_cached("INSERT INTO vpc_endpoint_security_groups VALUES (?1,?2,?3,?4)")?
-                .execute(params![account, region, e.id, g])?;
-        }
-    }
-    for l in &r.service_lookups {
-        tx.prepare_cached("INSERT INTO service_lookups VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")?
+
+    /// VPC endpoints, their subnets and security groups.
+    fn vpc_endpoints(&self) -> rusqlite::Result<()> {
+        let (tx, account, region) = (self.tx, self.account, self.region);
+        for e in &self.r.vpc_endpoints {
+            tx.prepare_cached(
+                "INSERT INTO vpc_endpoints VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+            )?
             .execute(params![
                 account,
                 region,
-                l.service_name,
-                l.found,
-                l.service_id,
-                l.owner,
-                l.private_dns_name,
-                l.service_region
+                e.id,
+                e.endpoint_type,
+                e.vpc_id,
+                e.service_name,
+                e.service_region.as_deref().unwrap_or(region),
+                lower(&e.state),
+                e.private_dns_enabled,
+                e.created_at.map(|t| t.to_rfc3339()),
+                e.service_network_arn,
+                e.resource_configuration_arn,
             ])?;
-        for z in &l.availability_zones {
-            tx.prepare_cached("INSERT INTO service_lookup_zones VALUES (?1,?2,?3,?4,?5)")?
-                .execute(params![account, region, l.service_name, z, az_id(z)])?;
-        }
-        // IDs reported directly need no map; their names come from the consumer's map.
-        for id in &l.availability_zone_ids {
-            let name = r
-                .availability_zones
-                .iter()
-                .find(|z| &z.id == id)
-                .map(|z| z.name.clone());
-            let already = l
-                .availability_zones
-                .iter()
-                .any(|n| az_id(n).as_deref() == Some(id.as_str()));
-            if !already {
-                tx.prepare_cached("INSERT INTO service_lookup_zones VALUES (?1,?2,?3,?4,?5)")?
-                    .execute(params![
-                        account,
-                        region,
-                        l.service_name,
-                        name.unwrap_or_else(|| id.clone()),
-                        id
-                    ])?;
+            for s in &e.subnet_ids {
+                tx.prepare_cached("INSERT INTO vpc_endpoint_subnets VALUES (?1,?2,?3,?4)")?
+                    .execute(params![account, region, e.id, s])?;
+            }
+            for g in &e.security_group_ids {
+                tx.prepare_cached("INSERT INTO vpc_endpoint_security_groups VALUES (?1,?2,?3,?4)")?
+                    .execute(params![account, region, e.id, g])?;
             }
         }
+        Ok(())
     }
-    Ok(())
+
+    /// Consumer-side lookups of services the organisation does not provide, with zones.
+    fn service_lookups(&self) -> rusqlite::Result<()> {
+        let (tx, account, region) = (self.tx, self.account, self.region);
+        let az_id = |name: &str| self.az_id(name);
+        for l in &self.r.service_lookups {
+            tx.prepare_cached("INSERT INTO service_lookups VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")?
+                .execute(params![
+                    account,
+                    region,
+                    l.service_name,
+                    l.found,
+                    l.service_id,
+                    l.owner,
+                    l.private_dns_name,
+                    l.service_region
+                ])?;
+            for z in &l.availability_zones {
+                tx.prepare_cached("INSERT INTO service_lookup_zones VALUES (?1,?2,?3,?4,?5)")?
+                    .execute(params![account, region, l.service_name, z, az_id(z)])?;
+            }
+            // IDs reported directly need no map; their names come from the consumer's map.
+            for id in &l.availability_zone_ids {
+                let name = self
+                    .r
+                    .availability_zones
+                    .iter()
+                    .find(|z| &z.id == id)
+                    .map(|z| z.name.clone());
+                let already = l
+                    .availability_zones
+                    .iter()
+                    .any(|n| az_id(n).as_deref() == Some(id.as_str()));
+                if !already {
+                    tx.prepare_cached("INSERT INTO service_lookup_zones VALUES (?1,?2,?3,?4,?5)")?
+                        .execute(params![
+                            account,
+                            region,
+                            l.service_name,
+                            name.unwrap_or_else(|| id.clone()),
+                            id
+                        ])?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
