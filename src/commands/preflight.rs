@@ -83,8 +83,7 @@ fn matrix(ledger: &[CoverageEntry]) -> (Vec<String>, Vec<Vec<String>>) {
                     if organization {
                         c.status.is_gap()
                     } else {
-                        c.api == "sts:AssumeRole"
-                            || c.api == "sts:GetCallerIdentity"
+                        c.api.is_entry()
                             || matches!(
                                 c.status,
                                 CoverageStatus::Suspended | CoverageStatus::NotActive

@@ -209,7 +209,7 @@ impl Gate {
         let entry = CoverageEntry {
             account_id: account.to_string(),
             region: region.map(str::to_string),
-            api: api.to_string(),
+            api: crate::inventory::Api::known(api),
             status: outcome.status,
             error: outcome.error,
         };

@@ -311,7 +311,7 @@ fn record_findings(
             id,
             c.account_id,
             c.region.as_deref().unwrap_or("*"),
-            c.api,
+            c.api.as_str(),
             c.status.as_str(),
             c.error
         ])?;

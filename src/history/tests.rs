@@ -1,6 +1,6 @@
 use super::*;
 use crate::findings::Severity;
-use crate::inventory::{Account, CoverageEntry, CoverageStatus, Region};
+use crate::inventory::{Account, Api, CoverageEntry, CoverageStatus, Region};
 
 fn inv(gap: Option<(&str, &str)>) -> Inventory {
     let region = |n: &str| Region {
@@ -25,7 +25,7 @@ fn inv(gap: Option<(&str, &str)>) -> Inventory {
             .map(|(a, r)| CoverageEntry {
                 account_id: a.into(),
                 region: Some(r.into()),
-                api: "ec2:DescribeVpcEndpoints".into(),
+                api: Api::parse("ec2:DescribeVpcEndpoints").unwrap(),
                 status: CoverageStatus::AccessDenied,
                 error: Some("denied".into()),
             })

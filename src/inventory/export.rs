@@ -205,7 +205,7 @@ fn coverage_rows(inv: &Inventory) -> Vec<(String, Row)> {
             let row = BTreeMap::from([
                 ("account_id", c.account_id.clone()),
                 ("region", c.region.clone().unwrap_or_else(|| "*".into())),
-                ("api", c.api.clone()),
+                ("api", c.api.to_string()),
                 ("status", c.status.as_str().to_string()),
                 ("error", opt(&c.error)),
             ]);

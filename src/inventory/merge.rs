@@ -19,7 +19,7 @@ pub fn merge(inputs: Vec<Inventory>, names: &[String]) -> Result<Inventory, Stri
     // complete only when every shard's was. An input without a recorded membership (written
     // before plaudit kept one) leaves the merged inventory without one too.
     let mut members: Option<(bool, BTreeMap<String, Member>)> = Some((true, BTreeMap::new()));
-    let mut ledger: BTreeMap<(String, Option<String>, String), CoverageEntry> = BTreeMap::new();
+    let mut ledger: BTreeMap<(String, Option<String>, super::Api), CoverageEntry> = BTreeMap::new();
     for (i, inv) in inputs.into_iter().enumerate() {
         let name = names
             .get(i)
@@ -125,7 +125,7 @@ mod tests {
             coverage: vec![CoverageEntry {
                 account_id: "1".into(),
                 region: None,
-                api: "organizations:ListAccounts".into(),
+                api: crate::inventory::Api::parse("organizations:ListAccounts").unwrap(),
                 status: if gap.is_some() {
                     CoverageStatus::Throttled
                 } else {

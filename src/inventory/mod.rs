@@ -33,10 +33,12 @@
 //! }
 //! ```
 
+mod api;
 pub mod export;
 pub mod load;
 pub mod merge;
 
+pub use api::Api;
 pub use load::{InventoryError, load_file, parse_json};
 
 use std::collections::BTreeMap;
@@ -550,8 +552,9 @@ pub struct CoverageEntry {
     /// `None` (or `*` in SQL) for account-wide outcomes such as AssumeRole.
     #[serde(default)]
     pub region: Option<String>,
-    /// `service:Operation`, e.g. `ec2:DescribeVpcEndpoints`, or `sts:AssumeRole`.
-    pub api: String,
+    /// `service:Operation`, e.g. `ec2:DescribeVpcEndpoints`, or `sts:AssumeRole`; `*`: every
+    /// API of the account-region.
+    pub api: Api,
     pub status: CoverageStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

@@ -254,10 +254,7 @@ fn apply_coverage(rule: &Rule, out: &mut Vec<Finding>, gaps: &GapIndex, ledger: 
     let relevant = |c: &CoverageEntry| {
         c.status.is_gap()
             && c.account_id != crate::inventory::ORGANIZATION
-            && (c.api == "*"
-                || c.api.starts_with("sts:")
-                || c.api.starts_with("organizations:")
-                || rule.inputs.iter().any(|i| i == &c.api))
+            && (c.api.blocks_every_input() || rule.inputs.iter().any(|i| i == c.api.as_str()))
     };
     for f in out.iter_mut() {
         if f.status == Status::Pass

@@ -188,9 +188,7 @@ fn check_shape(rule: &Rule) -> Result<(), RuleError> {
         }
     }
     for api in &rule.inputs {
-        let ok = api.split_once(':').is_some_and(|(svc, op)| {
-            !svc.is_empty() && op.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-        });
+        let ok = crate::inventory::Api::parse(api).is_ok_and(|a| !a.is_all());
         if !ok {
             return Err(invalid(
                 src,

@@ -403,23 +403,20 @@ impl GapIndex {
         {
             match g.region.as_deref() {
                 None | Some("*") => {
-                    if g.api == "*"
-                        || g.api.starts_with("sts:")
-                        || g.api.starts_with("organizations:")
-                    {
+                    if g.api.blocks_every_input() {
                         idx.accounts.insert(g.account_id.clone());
                     } else {
                         // A global API failing for an account: every region lacks it.
                         idx.apis
-                            .insert((g.account_id.clone(), "*".to_string(), g.api.clone()));
+                            .insert((g.account_id.clone(), "*".to_string(), g.api.to_string()));
                     }
                 }
                 Some(r) => {
-                    if g.api == "*" {
+                    if g.api.is_all() {
                         idx.regions.insert((g.account_id.clone(), r.to_string()));
                     } else {
                         idx.apis
-                            .insert((g.account_id.clone(), r.to_string(), g.api.clone()));
+                            .insert((g.account_id.clone(), r.to_string(), g.api.to_string()));
                     }
                 }
             }
@@ -505,7 +502,7 @@ fn insert_inventory(
             .execute(params![
                 c.account_id,
                 c.region.as_deref().unwrap_or("*"),
-                c.api,
+                c.api.as_str(),
                 c.status.as_str(),
                 c.error,
             ])?;

@@ -354,7 +354,7 @@ pub fn generate(shape: Shape) -> Inventory {
             coverage.push(CoverageEntry {
                 account_id: acct.id.clone(),
                 region: Some(reg.name.clone()),
-                api: "ec2:DescribeVpcEndpoints".into(),
+                api: Api::parse("ec2:DescribeVpcEndpoints").unwrap(),
                 status: CoverageStatus::Ok,
                 error: None,
             });
