@@ -75,9 +75,24 @@ pub struct Waiver {
 pub struct Waivers {
     pub path: PathBuf,
     pub list: Vec<Waiver>,
-    /// Line of each waiver's `id:` in the file, for messages.
-    lines: Vec<usize>,
-    text: String,
+    /// Where each waiver and each of its rule ids is in the file, for messages.
+    lines: Vec<WaiverLines>,
+}
+
+/// Where the waivers file's keys are (a second, lenient reading of the same text, with
+/// serde-saphyr's locations): only for naming lines in messages.
+#[derive(Debug, Default, Deserialize)]
+struct FileLines {
+    #[serde(default)]
+    waivers: Vec<serde_saphyr::Spanned<WaiverLines>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct WaiverLines {
+    #[serde(skip)]
+    line: u64,
+    #[serde(default)]
+    rules: Vec<serde_saphyr::Spanned<String>>,
 }
 
 /// What applying the waivers did.
@@ -132,75 +147,83 @@ impl Waivers {
         } else {
             serde_saphyr::from_str(text).map_err(|e| invalid(e.to_string()))?
         };
-        let line_of = |id: &str| {
-            text.lines()
-                .position(|l| {
-                    let l = l.trim_start().trim_start_matches("- ").trim();
-                    l.strip_prefix("id:")
-                        .is_some_and(|v| v.trim().trim_matches(|c| c == '"' || c == '\'') == id)
+        let lines: Vec<WaiverLines> = if file.waivers.is_empty() {
+            Vec::new()
+        } else {
+            let found: FileLines =
+                serde_saphyr::from_str(text).map_err(|e| invalid(e.to_string()))?;
+            found
+                .waivers
+                .into_iter()
+                .map(|w| WaiverLines {
+                    line: w.referenced.line(),
+                    ..w.value
                 })
-                .map_or(0, |i| i + 1)
+                .collect()
         };
+        let mut problems = Vec::new();
         let mut seen = BTreeSet::new();
-        let mut lines = Vec::new();
-        for w in &file.waivers {
-            let line = line_of(&w.id);
-            let at = |m: String| invalid(format!("line {line}: waiver `{}`: {m}", w.id));
+        for (i, w) in file.waivers.iter().enumerate() {
+            let line = lines.get(i).map_or(0, |l| l.line);
+            let mut at = |m: String| problems.push(format!("line {line}: waiver `{}`: {m}", w.id));
             if w.id.trim().is_empty() {
-                return Err(invalid(format!("line {line}: a waiver has an empty id")));
-            }
-            if !seen.insert(w.id.clone()) {
-                return Err(at("the id is used twice".into()));
+                at("the id is empty".into());
+            } else if !seen.insert(w.id.clone()) {
+                at("the id is used twice".into());
             }
             if w.rules.is_empty() {
-                return Err(at("`rules` is empty (name rule ids, or \"*\")".into()));
+                at("`rules` is empty (name rule ids, or \"*\")".into());
             }
             for (field, v) in [("reason", &w.reason), ("owner", &w.owner)] {
                 if v.trim().is_empty() {
-                    return Err(at(format!("`{field}` is empty")));
+                    at(format!("`{field}` is empty"));
                 }
             }
-            lines.push(line);
+        }
+        if !problems.is_empty() {
+            return Err(invalid(problems.join("\n  ")));
         }
         Ok(Waivers {
             path: path.to_path_buf(),
             list: file.waivers,
             lines,
-            text: text.to_string(),
         })
     }
 
-    /// Rule ids the waivers name that are not in `known`: an error naming file and line.
     /// The waivers, once every rule they name is in the rule set.
     pub fn checked_against(self, set: &crate::rules::RuleSet) -> Result<Waivers, WaiverError> {
         self.check_rules(&set.rules().iter().map(|r| r.id.clone()).collect())?;
         Ok(self)
     }
 
+    /// Rule ids the waivers name that are not in `known`: every one, each with its line.
     pub fn check_rules(&self, known: &BTreeSet<String>) -> Result<(), WaiverError> {
-        for (w, line) in self.list.iter().zip(&self.lines) {
-            for r in &w.rules {
+        let mut problems = Vec::new();
+        for (i, w) in self.list.iter().enumerate() {
+            let at = self.lines.get(i);
+            for (j, r) in w.rules.iter().enumerate() {
                 if r != "*" && !known.contains(r) {
-                    // The line that names it, from the waiver's own `id:` on.
-                    let line = self
-                        .text
-                        .lines()
-                        .enumerate()
-                        .skip(line.saturating_sub(1))
-                        .find(|(_, l)| l.contains(r.as_str()))
-                        .map_or(*line, |(i, _)| i + 1);
-                    return Err(WaiverError::Invalid {
-                        path: self.path.clone(),
-                        message: format!(
-                            "line {line}: waiver `{}` names rule `{r}`, which does not exist \
-                             (`plaudit rules list`)",
-                            w.id
-                        ),
-                    });
+                    let line = at
+                        .and_then(|l| l.rules.get(j))
+                        .map(|s| s.referenced.line())
+                        .or(at.map(|l| l.line))
+                        .unwrap_or(0);
+                    problems.push(format!(
+                        "line {line}: waiver `{}` names rule `{r}`, which does not exist \
+                         (`plaudit rules list`)",
+                        w.id
+                    ));
                 }
             }
         }
-        Ok(())
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(WaiverError::Invalid {
+                path: self.path.clone(),
+                message: problems.join("\n  "),
+            })
+        }
     }
 
     fn matches(w: &Waiver, f: &Finding, inv: &Inventory) -> bool {
@@ -409,5 +432,63 @@ waivers:
         assert!(!glob("vpce-*", "vpc-1"));
         assert!(glob("exact", "exact") && !glob("exact", "exactly"));
         assert!(glob("a*b*c", "a-b-c") && !glob("a*b*c", "a-c"));
+    }
+
+    #[test]
+    fn every_unknown_rule_is_named_at_its_own_line() {
+        let text = "\
+waivers:
+  - id: a
+    reason: until nope-rule is retired
+    rules:
+      - nope-rule
+      - private-dns-unverified
+    owner: x
+    expires: 2030-01-01
+  - id: b
+    rules: [other-nope]
+    reason: r
+    owner: y
+    expires: 2030-01-01
+";
+        let w = Waivers::parse(text, Path::new("w.yaml")).unwrap();
+        let known = BTreeSet::from(["private-dns-unverified".to_string()]);
+        let err = w.check_rules(&known).unwrap_err().to_string();
+        // The rule's own line, not the first line that mentions it (the reason, line 3).
+        assert!(
+            err.contains("line 5: waiver `a` names rule `nope-rule`"),
+            "{err}"
+        );
+        assert!(
+            err.contains("line 10: waiver `b` names rule `other-nope`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_invalid_waiver_is_named_with_its_line() {
+        let text = "\
+waivers:
+  - id: a
+    rules: []
+    reason: \" \"
+    owner: x
+    expires: 2030-01-01
+  - id: a
+    rules: [\"*\"]
+    reason: r
+    owner: y
+    expires: 2030-01-01
+";
+        let err = Waivers::parse(text, Path::new("w.yaml"))
+            .unwrap_err()
+            .to_string();
+        for want in [
+            "line 2: waiver `a`: `rules` is empty",
+            "line 2: waiver `a`: `reason` is empty",
+            "line 7: waiver `a`: the id is used twice",
+        ] {
+            assert!(err.contains(want), "no `{want}` in {err}");
+        }
     }
 }
