@@ -212,6 +212,28 @@ impl RuleSources {
     }
 }
 
+/// Where the scan history is, for the commands that only read (or prune) it.
+#[derive(Debug, Args)]
+pub struct HistoryFile {
+    /// The history file [default: the config's `state`, else ~/.local/share/plaudit/history.db]
+    #[arg(long, value_name = "FILE", global = true)]
+    pub state: Option<PathBuf>,
+    /// A config file (its `state` key names the history; see config.example.yaml)
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+}
+
+impl HistoryFile {
+    /// The settings these flags and the config give.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        Settings::resolve(&Flags {
+            config: self.config.as_deref(),
+            state: self.state.as_deref(),
+            ..Flags::default()
+        })
+    }
+}
+
 /// Options of a live crawl (scan without --inventory, preflight).
 #[derive(Debug, Args)]
 pub struct CrawlArgs {

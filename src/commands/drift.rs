@@ -14,7 +14,6 @@ use crate::output::{
     self,
     rows::{self, Csv, ListFormat},
 };
-use crate::settings::{Flags, Settings};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -24,12 +23,8 @@ pub struct Args {
     /// The newer scan [default: the last finished scan, complete or not]
     #[arg(long, value_name = "SCAN")]
     to: Option<i64>,
-    /// The history file [default: the config's `state`, else ~/.local/share/plaudit/history.db]
-    #[arg(long, value_name = "FILE")]
-    state: Option<PathBuf>,
-    /// A config file (for its `state` key)
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    history: crate::cli::HistoryFile,
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     format: ListFormat,
     /// Write to FILE (atomically) instead of stdout
@@ -39,11 +34,7 @@ pub struct Args {
 
 impl Run for Args {
     fn run(&self, _: &Context) -> Result<u8> {
-        let settings = Settings::resolve(&Flags {
-            config: self.config.as_deref(),
-            state: self.state.as_deref(),
-            ..Flags::default()
-        })?;
+        let settings = self.history.settings()?;
         let state = settings.state()?;
         if let Some(o) = &self.output {
             output::check_outputs(&[("-o", o)], &[("the history (--state)", state)])?;

@@ -12,7 +12,6 @@ use crate::history::{History, ScanRecord};
 use crate::inventory::export::{self, ExportKind, Seen};
 use crate::inventory::{self, Inventory};
 use crate::output::{self, rows};
-use crate::settings::{Flags, Settings};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -26,12 +25,8 @@ pub struct Args {
     /// last_seen and waiver_ids
     #[arg(long, value_name = "SCAN")]
     scan: Option<i64>,
-    /// The history file [default: the config's `state`, else ~/.local/share/plaudit/history.db]
-    #[arg(long, value_name = "FILE")]
-    state: Option<PathBuf>,
-    /// A config file (for its `state` key)
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    history: crate::cli::HistoryFile,
     /// The columns to print, in order (comma-separated) [default: all]
     #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
     columns: Vec<String>,
@@ -42,11 +37,7 @@ pub struct Args {
 
 impl Run for Args {
     fn run(&self, _: &Context) -> Result<u8> {
-        let settings = Settings::resolve(&Flags {
-            config: self.config.as_deref(),
-            state: self.state.as_deref(),
-            ..Flags::default()
-        })?;
+        let settings = self.history.settings()?;
         if let Some(o) = &self.output {
             let mut ins: Vec<(&str, &Path)> = Vec::new();
             if let Some(p) = &self.inventory {

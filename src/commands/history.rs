@@ -1,25 +1,18 @@
 //! `plaudit history [prune]`: the scans recorded in the history, or old ones deleted.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 
 use super::{Context, Run};
 use crate::exit;
 use crate::history::History;
 use crate::output::rows::{ListFormat, print_rows_to_stdout};
-use crate::settings::{Flags, Settings};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
     action: Option<Action>,
-    /// The history file [default: the config's `state`, else ~/.local/share/plaudit/history.db]
-    #[arg(long, value_name = "FILE", global = true)]
-    state: Option<PathBuf>,
-    /// A config file (for its `state` and `history` keys)
-    #[arg(long, value_name = "FILE", global = true)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    history: crate::cli::HistoryFile,
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     format: ListFormat,
 }
@@ -43,11 +36,7 @@ enum Action {
 
 impl Run for Args {
     fn run(&self, _: &Context) -> Result<u8> {
-        let settings = Settings::resolve(&Flags {
-            config: self.config.as_deref(),
-            state: self.state.as_deref(),
-            ..Flags::default()
-        })?;
+        let settings = self.history.settings()?;
         let state = settings.state()?;
         if let Some(Action::Prune { keep, older_than }) = self.action {
             let retention = &settings.config.history;
