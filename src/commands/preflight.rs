@@ -40,7 +40,7 @@ impl Run for Args {
             eprintln!(
                 "denied: {} {} {}: {} {}",
                 g.account_id,
-                g.region.as_deref().unwrap_or("*"),
+                g.region_or_all(),
                 g.api,
                 g.status.as_str(),
                 g.error.as_deref().unwrap_or("")

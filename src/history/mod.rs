@@ -310,7 +310,7 @@ fn record_findings(
         cov.execute(params![
             id,
             c.account_id,
-            c.region.as_deref().unwrap_or("*"),
+            c.region_or_all(),
             c.api.as_str(),
             c.status.as_str(),
             c.error

@@ -204,7 +204,7 @@ fn coverage_rows(inv: &Inventory) -> Vec<(String, Row)> {
         .map(|c| {
             let row = BTreeMap::from([
                 ("account_id", c.account_id.clone()),
-                ("region", c.region.clone().unwrap_or_else(|| "*".into())),
+                ("region", c.region_or_all().to_string()),
                 ("api", c.api.to_string()),
                 ("status", c.status.as_str().to_string()),
                 ("error", opt(&c.error)),

@@ -560,6 +560,22 @@ pub struct CoverageEntry {
     pub error: Option<String>,
 }
 
+/// Written in place of a region for an account-wide entry (in SQL, CSV and tables).
+pub const ALL_REGIONS: &str = "*";
+
+impl CoverageEntry {
+    /// Whether the entry is about the whole account (AssumeRole, DescribeRegions, an account
+    /// the deadline stopped), not one region.
+    pub fn is_account_wide(&self) -> bool {
+        self.region.as_deref().is_none_or(|r| r == ALL_REGIONS)
+    }
+
+    /// The region, or `*` for an account-wide entry.
+    pub fn region_or_all(&self) -> &str {
+        self.region.as_deref().unwrap_or(ALL_REGIONS)
+    }
+}
+
 /// `ok`, or the named reason a part of the organisation could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

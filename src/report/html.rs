@@ -216,7 +216,7 @@ fn gaps(h: &mut String, report: &ScanReport) {
             h.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
                 esc(&g.account_id),
-                esc(g.region.as_deref().unwrap_or("*")),
+                esc(g.region_or_all()),
                 esc(&g.api),
                 g.status.as_str(),
                 esc(g.error.as_deref().unwrap_or(""))

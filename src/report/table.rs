@@ -119,7 +119,7 @@ impl Printer for TablePrinter {
                     "ERROR",
                 ]);
             for g in gaps {
-                let region = g.region.as_deref().unwrap_or("*");
+                let region = g.region_or_all();
                 let not_evaluated = report
                     .findings
                     .iter()

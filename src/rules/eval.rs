@@ -272,14 +272,12 @@ fn apply_coverage(rule: &Rule, out: &mut Vec<Finding>, gaps: &GapIndex, ledger: 
     }
     let mut places: BTreeSet<(String, String)> = BTreeSet::new();
     for c in ledger.iter().filter(|c| relevant(c)) {
-        let region = c.region.clone().unwrap_or_else(|| "*".to_string());
+        let region = c.region_or_all().to_string();
         if places.insert((c.account_id.clone(), region.clone())) {
             let what: Vec<String> = ledger
                 .iter()
                 .filter(|o| {
-                    relevant(o)
-                        && o.account_id == c.account_id
-                        && o.region.as_deref().unwrap_or("*") == region
+                    relevant(o) && o.account_id == c.account_id && o.region_or_all() == region
                 })
                 .map(|o| match &o.error {
                     Some(e) => format!("{} {} ({e})", o.api, o.status.as_str()),

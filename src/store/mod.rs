@@ -36,7 +36,7 @@ use ipnet::IpNet;
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, params};
 
-use crate::inventory::{Inventory, Region};
+use crate::inventory::{ALL_REGIONS, Inventory, Region};
 
 /// The documented tables, one per resource kind.
 pub const SCHEMA_SQL: &str = include_str!("schema.sql");
@@ -361,7 +361,7 @@ fn register_functions(
         };
         Ok(i64::from(!gaps.has_gap(
             &account,
-            region.as_deref().unwrap_or("*"),
+            region.as_deref().unwrap_or(ALL_REGIONS),
             &api,
         )))
     })?;
@@ -401,14 +401,17 @@ impl GapIndex {
             .gaps()
             .filter(|g| g.account_id != crate::inventory::ORGANIZATION)
         {
-            match g.region.as_deref() {
-                None | Some("*") => {
+            match g.region.as_deref().filter(|_| !g.is_account_wide()) {
+                None => {
                     if g.api.blocks_every_input() {
                         idx.accounts.insert(g.account_id.clone());
                     } else {
                         // A global API failing for an account: every region lacks it.
-                        idx.apis
-                            .insert((g.account_id.clone(), "*".to_string(), g.api.to_string()));
+                        idx.apis.insert((
+                            g.account_id.clone(),
+                            ALL_REGIONS.to_string(),
+                            g.api.to_string(),
+                        ));
                     }
                 }
                 Some(r) => {
@@ -439,7 +442,7 @@ impl GapIndex {
             .contains(&(acct.clone(), region.to_string(), api.to_string()))
             || self
                 .apis
-                .contains(&(acct, "*".to_string(), api.to_string()))
+                .contains(&(acct, ALL_REGIONS.to_string(), api.to_string()))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -501,7 +504,7 @@ fn insert_inventory(
         tx.prepare_cached("INSERT INTO coverage VALUES (?1,?2,?3,?4,?5)")?
             .execute(params![
                 c.account_id,
-                c.region.as_deref().unwrap_or("*"),
+                c.region_or_all(),
                 c.api.as_str(),
                 c.status.as_str(),
                 c.error,
