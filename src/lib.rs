@@ -27,6 +27,7 @@ pub mod history;
 pub mod interrupt;
 pub mod inventory;
 pub mod output;
+pub mod progress;
 pub mod report;
 pub mod rules;
 pub mod settings;

@@ -56,7 +56,8 @@ fn init_logs(verbose: u8, ansi: bool, json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Above the crawl's progress bar while one is drawn.
+        .with_writer(plaudit::progress::LogWriter)
         .with_target(false);
     let _ = if json {
         fmt.json().with_current_span(false).try_init()

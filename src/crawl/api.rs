@@ -95,6 +95,8 @@ pub struct Counters {
     pub retries: Arc<AtomicU64>,
     pub accounts_found: AtomicU64,
     pub accounts_done: AtomicU64,
+    /// Ledger entries that are gaps (for the progress bar; the ledger itself is the record).
+    pub gaps: AtomicU64,
 }
 
 /// Counts the SDK's retried attempts (its `amz-sdk-request: attempt=N` header, N > 1): most
@@ -227,6 +229,9 @@ impl Gate {
         match l.get(&key) {
             Some(old) if old.status.is_gap() => {}
             _ => {
+                if entry.status.is_gap() {
+                    self.counters.gaps.fetch_add(1, Ordering::Relaxed);
+                }
                 l.insert(key, entry);
             }
         }

@@ -20,7 +20,6 @@ pub mod convert;
 pub mod discover;
 
 use std::collections::BTreeSet;
-use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -210,7 +209,7 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
         crawl_accounts(&scan, opts.shard, &progress, &mut stop, started).await;
     if let Some(Stop::Interrupted) = stopped {
         if let Some(t) = ticker {
-            t.abort();
+            stop_progress(t).await;
         }
         let p = lock(&progress);
         return Err(interrupted(&scan.gate, p.done.len(), p.selected.len()));
@@ -249,8 +248,7 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
         answered.insert((ai, ri));
     }
     if let Some(t) = ticker {
-        t.abort();
-        eprintln!();
+        stop_progress(t).await;
     }
     if let Some(Stop::Deadline(d)) = stopped {
         let unanswered = wanted
@@ -616,23 +614,30 @@ fn discover_apart(
     (result, cancel)
 }
 
+/// Stops the progress bar and waits until it has left the screen.
+async fn stop_progress(t: tokio::task::JoinHandle<()>) {
+    t.abort();
+    let _ = t.await;
+}
+
+/// The progress bar (a terminal only: [`crate::progress`]), updated from the gate's counters
+/// four times a second until the task is aborted; the bar leaves the screen with it.
 fn spawn_progress(gate: Arc<Gate>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        if !std::io::stderr().is_terminal() {
+        let Some(bar) = crate::progress::Bar::on_stderr() else {
             return;
-        }
+        };
         loop {
-            let gaps = gate.ledger().iter().filter(|c| c.status.is_gap()).count();
             let c = &gate.counters;
-            eprint!(
-                "\r\x1b[2Kscanning: {}/{} accounts · {} requests · {} retried (throttling, 5xx) · {} failed calls · {} coverage gaps",
-                c.accounts_done.load(Ordering::Relaxed),
-                c.accounts_found.load(Ordering::Relaxed),
-                c.requests.load(Ordering::Relaxed),
-                c.retries.load(Ordering::Relaxed),
-                c.failures.load(Ordering::Relaxed),
-                gaps
-            );
+            let n = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
+            bar.update(&crate::progress::Snapshot {
+                accounts_done: n(&c.accounts_done),
+                accounts_found: n(&c.accounts_found),
+                requests: n(&c.requests),
+                retries: n(&c.retries),
+                failures: n(&c.failures),
+                gaps: n(&c.gaps),
+            });
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     })
