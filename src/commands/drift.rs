@@ -128,43 +128,67 @@ fn csv(d: &Drift, out: &mut dyn Write) -> Result<()> {
 
 fn table(d: &Drift, out: &mut dyn Write) -> Result<()> {
     writeln!(out, "{}\n", d.summary())?;
+    let width = rows::table_width();
     if !d.findings.is_empty() {
-        let mut t = rows::table([
+        // Worst first, like the scan's table; then what kind of change, then where.
+        let mut findings: Vec<_> = d.findings.iter().collect();
+        findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.drift.cmp(&b.drift)));
+        let columns = [
             "drift", "severity", "rule", "account", "region", "resource", "reason", "days",
-        ]);
-        for c in &d.findings {
-            rows::add_row(
-                &mut t,
-                [
-                    c.drift.as_str(),
-                    c.severity.as_str(),
-                    &c.rule_id,
-                    &c.account_id,
-                    &c.region,
-                    &c.resource_id,
-                    &c.reason,
-                    &age(c.age_days),
-                ],
-            );
+        ]
+        .map(String::from);
+        let found: Vec<Vec<String>> = findings
+            .iter()
+            .map(|c| {
+                vec![
+                    c.drift.as_str().to_string(),
+                    c.severity.as_str().to_string(),
+                    c.rule_id.clone(),
+                    c.account_id.clone(),
+                    c.region.clone(),
+                    crate::report::short_resource(&c.resource_id).to_string(),
+                    c.reason.clone(),
+                    age(c.age_days),
+                ]
+            })
+            .collect();
+        if rows::fits(&columns, &found, width) {
+            writeln!(out, "{}", rows::render_table(&columns, &found, width))?;
+        } else {
+            for r in &found {
+                let days = if r[7].is_empty() {
+                    String::new()
+                } else {
+                    format!("  {} days", r[7])
+                };
+                let title = format!("{}  {}  {}", r[0], r[1], r[2]);
+                let place = format!("{} {}  {}{days}", r[3], r[4], r[5]);
+                write!(
+                    out,
+                    "{}",
+                    rows::record(&title, &place, &r[6], usize::from(width))
+                )?;
+            }
         }
-        writeln!(out, "{t}\n")?;
     }
     if !d.graph.is_empty() {
-        let mut t = rows::table(["change", "account", "region", "resource", "before", "after"]);
-        for g in &d.graph {
-            rows::add_row(
-                &mut t,
-                [
-                    &g.change,
-                    &g.account_id,
-                    &g.region,
-                    &g.resource_id,
-                    &g.before,
-                    &g.after,
-                ],
-            );
-        }
-        writeln!(out, "{t}")?;
+        let columns =
+            ["change", "account", "region", "resource", "before", "after"].map(String::from);
+        let changes: Vec<Vec<String>> = d
+            .graph
+            .iter()
+            .map(|g| {
+                vec![
+                    g.change.clone(),
+                    g.account_id.clone(),
+                    g.region.clone(),
+                    crate::report::short_resource(&g.resource_id).to_string(),
+                    g.before.clone(),
+                    g.after.clone(),
+                ]
+            })
+            .collect();
+        write!(out, "{}", rows::render_table(&columns, &changes, width))?;
     }
     Ok(())
 }

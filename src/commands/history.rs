@@ -54,7 +54,11 @@ impl Run for Args {
         let h = History::open_read_only(state)?;
         let scans = h.scans()?;
         let last = scans.last().map(|s| s.id);
-        let columns: Vec<String> = [
+        // A terminal table keeps what a glance needs, each identifier whole: no finish time
+        // or rules hash, no waived column unless a scan waived something, the inventory's file name for its path, `running?` for a scan still
+        // running or killed. CSV and JSON carry every column in full.
+        let table = self.format == ListFormat::Table;
+        let all = [
             "scan",
             "started",
             "finished",
@@ -68,19 +72,53 @@ impl Run for Args {
             "gaps",
             "exit",
             "rules_hash",
-        ]
-        .map(String::from)
-        .to_vec();
+        ];
+        let waived = scans.iter().any(|s| s.waived.is_some_and(|w| w > 0));
+        let keep = |c: &str| {
+            !table || !(matches!(c, "finished" | "rules_hash") || c == "waived" && !waived)
+        };
+        let columns: Vec<String> = all
+            .iter()
+            .filter(|c| keep(c))
+            .map(|c| match *c {
+                "account_regions" if table => "acct-regions".to_string(),
+                c => c.to_string(),
+            })
+            .collect();
         let n = |v: Option<i64>| v.map(|x| x.to_string()).unwrap_or_default();
         let rows: Vec<Vec<String>> = scans
             .iter()
             .map(|s| {
-                vec![
+                let status = match (table, s.status) {
+                    (true, crate::history::ScanStatus::Running) if Some(s.id) == last => {
+                        "running?".to_string()
+                    }
+                    _ => s.status.shown(Some(s.id) == last).to_string(),
+                };
+                let source = if table {
+                    std::path::Path::new(&s.source)
+                        .file_name()
+                        .map_or(s.source.clone(), |f| f.to_string_lossy().into_owned())
+                } else {
+                    s.source.clone()
+                };
+                let started = if table {
+                    s.started_at
+                        .split('.')
+                        .next()
+                        .unwrap_or(&s.started_at)
+                        .trim_end_matches('Z')
+                        .to_string()
+                        + "Z"
+                } else {
+                    s.started_at.clone()
+                };
+                let cells = [
                     s.id.to_string(),
-                    s.started_at.clone(),
+                    started,
                     s.finished_at.clone().unwrap_or_default(),
-                    s.status.shown(Some(s.id) == last).to_string(),
-                    s.source.clone(),
+                    status,
+                    source,
                     n(s.accounts),
                     n(s.account_regions),
                     n(s.failing),
@@ -89,7 +127,12 @@ impl Run for Args {
                     n(s.gaps),
                     n(s.exit_code),
                     s.ruleset_hash.chars().take(12).collect(),
-                ]
+                ];
+                all.iter()
+                    .zip(cells)
+                    .filter(|(c, _)| keep(c))
+                    .map(|(_, v)| v)
+                    .collect()
             })
             .collect();
         print_rows_to_stdout(self.format, &columns, &rows)?;

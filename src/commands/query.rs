@@ -42,20 +42,20 @@ impl Run for Args {
             let n = columns.len();
             match self.format {
                 ListFormat::Table => {
-                    let mut t = rows::table(&columns);
-                    let mut shown = 0;
+                    let mut shown = Vec::new();
                     while let Some(row) = found.next()? {
-                        if shown == QUERY_TABLE_ROWS {
+                        if shown.len() == QUERY_TABLE_ROWS {
                             more = true;
                             break;
                         }
-                        let cells = (0..n)
-                            .map(|i| row.get_ref(i).map(text))
-                            .collect::<Result<Vec<_>, _>>()?;
-                        rows::add_row(&mut t, cells);
-                        shown += 1;
+                        shown.push(
+                            (0..n)
+                                .map(|i| row.get_ref(i).map(text))
+                                .collect::<Result<Vec<_>, _>>()?,
+                        );
                     }
-                    writeln!(out, "{t}")?;
+                    let t = rows::render_table(&columns, &shown, rows::table_width());
+                    write!(out, "{t}")?;
                 }
                 ListFormat::Csv => {
                     let mut w = Csv::new(out);

@@ -55,21 +55,32 @@ impl Run for Command {
 
 fn list(format: ListFormat, sources: &RuleSources) -> Result<u8> {
     let set = sources.settings()?.rules()?;
-    let columns: Vec<String> = [
+    // A terminal table leaves out what a spot check does not need: no compliance column
+    // when no rule maps to a framework, no source column when every rule is built in
+    // (CSV and JSON always carry all six).
+    let table = format == ListFormat::Table;
+    let any_compliance = set.rules().iter().any(|r| !r.compliance.is_empty());
+    let any_own = set.rules().iter().any(|r| !r.builtin);
+    let keep =
+        |c: &str| !table || (c != "compliance" || any_compliance) && (c != "source" || any_own);
+    let all = [
         "id",
         "severity",
         "resource",
         "title",
         "compliance",
         "source",
-    ]
-    .map(String::from)
-    .to_vec();
+    ];
+    let columns: Vec<String> = all
+        .iter()
+        .filter(|c| keep(c))
+        .map(|c| c.to_string())
+        .collect();
     let rows: Vec<Vec<String>> = set
         .rules()
         .iter()
         .map(|r| {
-            vec![
+            let cells = [
                 r.id.clone(),
                 r.severity.to_string(),
                 r.resource.clone(),
@@ -79,8 +90,17 @@ fn list(format: ListFormat, sources: &RuleSources) -> Result<u8> {
                     .map(|c| format!("{} {}", c.framework, c.control))
                     .collect::<Vec<_>>()
                     .join("; "),
-                r.source.clone(),
-            ]
+                if table && r.builtin {
+                    "built-in".to_string()
+                } else {
+                    r.source.clone()
+                },
+            ];
+            all.iter()
+                .zip(cells)
+                .filter(|(c, _)| keep(c))
+                .map(|(_, v)| v)
+                .collect()
         })
         .collect();
     print_rows_to_stdout(format, &columns, &rows)?;

@@ -20,8 +20,208 @@ pub enum ListFormat {
     Json,
 }
 
-/// Width of tables when stdout is not a terminal.
+/// Width of tables when stdout is not a terminal and `COLUMNS` is not set.
 pub const TABLE_WIDTH: u16 = 120;
+
+/// The width tables are laid out for: `COLUMNS` when set (as shells export it; tests set
+/// it), else the terminal's when stdout is one, else [`TABLE_WIDTH`].
+pub fn table_width() -> u16 {
+    use std::io::IsTerminal;
+    if let Some(w) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u16>().ok())
+        .filter(|w| *w >= 20)
+    {
+        return w;
+    }
+    if std::io::stdout().is_terminal()
+        && let Some(w) = Table::new().width()
+    {
+        return w;
+    }
+    TABLE_WIDTH
+}
+
+/// Columns a table spends on each column besides its content: padding on both sides and
+/// the separator.
+pub const COLUMN_OVERHEAD: usize = 3;
+
+/// The narrowest a column of free text is squeezed to before rows become records.
+const MIN_TEXT: usize = 16;
+
+/// The longest word a column of free text should keep whole (an ARN or a service name in an
+/// error message), at most this wide.
+const MAX_WORD: usize = 60;
+
+/// The longest word of a text, up to [`MAX_WORD`].
+pub fn longest_word(s: &str) -> usize {
+    s.split_whitespace()
+        .map(|w| w.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(MAX_WORD)
+}
+
+/// Display width of a cell: its longest line.
+fn cell_width(s: &str) -> usize {
+    s.lines().map(|l| l.chars().count()).max().unwrap_or(0)
+}
+
+/// Whether a column holds identifiers (ids, ARNs, timestamps, statuses, numbers): no cell has
+/// a space in a line. Identifiers never break across lines.
+fn is_identifier_column(rows: &[Vec<String>], i: usize) -> bool {
+    rows.iter()
+        .all(|r| r.get(i).is_none_or(|c| !c.lines().any(|l| l.contains(' '))))
+}
+
+/// A terminal table in which identifiers never break: identifier columns are as wide as
+/// their widest cell (header included), columns of free text share the rest of `width`.
+/// When the identifiers alone do not fit, each row is printed as a record instead
+/// (`column  value` lines under a rule), which fits any width.
+pub fn render_table(columns: &[String], rows: &[Vec<String>], width: u16) -> String {
+    let clean: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| crate::report::sanitize(c).into_owned())
+                .collect()
+        })
+        .collect();
+    let Some(layout) = Layout::of(columns, &clean, width) else {
+        return records(columns, &clean, width);
+    };
+    let mut t = table(columns);
+    t.set_width(width);
+    for r in &clean {
+        t.add_row(r);
+    }
+    for (i, min) in layout.text_min.iter().enumerate() {
+        let constraint = match min {
+            None => comfy_table::ColumnConstraint::ContentWidth,
+            Some(m) => comfy_table::ColumnConstraint::LowerBoundary(comfy_table::Width::Fixed(
+                (m + 2) as u16,
+            )),
+        };
+        if let Some(c) = t.column_mut(i) {
+            c.set_constraint(constraint);
+        }
+    }
+    format!("{t}\n")
+}
+
+/// Whether rows fit `width` as a table with every identifier whole.
+pub fn fits(columns: &[String], rows: &[Vec<String>], width: u16) -> bool {
+    Layout::of(columns, rows, width).is_some()
+}
+
+/// How a table's columns share the width: identifier columns (`None`) as wide as their
+/// widest cell, text columns (`Some(min)`) at least `min` wide — their longest word where
+/// that fits, [`MIN_TEXT`] at the least.
+struct Layout {
+    text_min: Vec<Option<usize>>,
+}
+
+impl Layout {
+    fn of(columns: &[String], rows: &[Vec<String>], width: u16) -> Option<Layout> {
+        let widest = |i: usize| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| cell_width(c))
+                .chain([cell_width(&columns[i])])
+                .max()
+                .unwrap_or(0)
+        };
+        let ids: Vec<bool> = (0..columns.len())
+            .map(|i| is_identifier_column(rows, i))
+            .collect();
+        let fixed: usize = (0..columns.len())
+            .map(|i| COLUMN_OVERHEAD + if ids[i] { widest(i) } else { 0 })
+            .sum();
+        let texts = ids.iter().filter(|id| !**id).count();
+        let room = usize::from(width).checked_sub(fixed)?;
+        if texts > 0 && room < texts * MIN_TEXT {
+            return None;
+        }
+        let share = room.checked_div(texts).unwrap_or(0);
+        let text_min = (0..columns.len())
+            .map(|i| {
+                (!ids[i]).then(|| {
+                    let word = rows
+                        .iter()
+                        .filter_map(|r| r.get(i))
+                        .map(|c| longest_word(c))
+                        .max()
+                        .unwrap_or(0);
+                    word.clamp(MIN_TEXT.min(widest(i)), share.max(MIN_TEXT))
+                })
+            })
+            .collect();
+        Some(Layout { text_min })
+    }
+}
+
+/// One finding-like record, for terminals too narrow for a table: a title line, a line
+/// saying where, and the text wrapped to the width at spaces (a word longer than the width
+/// keeps a line of its own, whole), then a blank line.
+pub fn record(title: &str, place: &str, text: &str, width: usize) -> String {
+    let mut out = format!("{title}\n  {place}\n");
+    for line in wrap(text, width.saturating_sub(2).max(20)) {
+        out.push_str(&format!("  {line}\n"));
+    }
+    out.push('\n');
+    out
+}
+
+/// Words joined into lines of at most `width` columns; a longer word is a line of its own.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// Rows as records: a rule naming the row by its first column, then one `column  value` line
+/// per other column. For terminals too narrow for the table.
+fn records(columns: &[String], rows: &[Vec<String>], width: u16) -> String {
+    let key = columns.iter().map(|c| cell_width(c)).max().unwrap_or(0);
+    let mut out = String::new();
+    for r in rows {
+        let title = format!(
+            "── {} {} ",
+            columns[0],
+            r.first().map_or("", String::as_str)
+        );
+        out.push_str(&title);
+        out.push_str(&"─".repeat(8));
+        out.push('\n');
+        for (c, v) in columns.iter().zip(r).skip(1) {
+            // Free text wraps at spaces to the width; identifiers stay whole.
+            let room = usize::from(width).saturating_sub(key + 4).max(20);
+            let lines: Vec<String> = v.lines().flat_map(|l| wrap(l, room)).collect();
+            let mut lines = lines.iter();
+            out.push_str(&format!(
+                "  {c:<key$}  {}\n",
+                lines.next().map_or("", String::as_str)
+            ));
+            for l in lines {
+                out.push_str(&format!("  {:<key$}  {l}\n", ""));
+            }
+        }
+    }
+    out
+}
 
 /// Prefixes `'` to a cell that starts like a formula (`=`, `+`, `-`, `@`, tab or CR), so that
 /// spreadsheets show it as text (OWASP's CSV injection advice).
@@ -97,11 +297,7 @@ pub fn print_rows(
 ) -> Result<()> {
     match format {
         ListFormat::Table => {
-            let mut t = table(columns);
-            for r in rows {
-                add_row(&mut t, r);
-            }
-            writeln!(out, "{t}")?;
+            write!(out, "{}", render_table(columns, rows, table_width()))?;
         }
         ListFormat::Csv => {
             let mut w = Csv::new(out);

@@ -32,6 +32,7 @@ use crate::findings::{Finding, Severity, Status};
 use crate::inventory::{CoverageEntry, Inventory};
 
 pub use self::csv::CSV_COLUMNS;
+pub use self::table::short_resource;
 
 /// A terminal cell with its control characters (C0, DEL, C1: escape sequences that clear the
 /// screen, set the window title or forge links) replaced by visible escapes (`\u{1b}`).
@@ -234,40 +235,49 @@ pub fn printer_with_columns(
     Ok(Box::new(csv::CsvPrinter { columns: chosen }))
 }
 
-/// The one-line summary under the table (and on stderr for machine formats).
+/// The summary under the table (and on stderr for machine formats): what was found, then
+/// what was read. Two lines, each within 120 columns. An unknown is counted once: on a
+/// resource, or as a rule not evaluated where AWS could not be read (those rows stand for
+/// the resources plaudit could not see, and are listed with the coverage gaps).
 pub fn summary_line(r: &ScanReport) -> String {
     let s = &r.scan;
-    let fail = s.counts.get(&Status::Fail).copied().unwrap_or(0);
+    let n = |st: Status| s.counts.get(&st).copied().unwrap_or(0);
+    let not_evaluated = r
+        .findings
+        .iter()
+        .filter(|f| f.status == Status::Unknown && f.resource_id == "*")
+        .count();
     let sev: Vec<String> = Severity::ALL
         .iter()
         .filter_map(|sv| {
-            let n = s.failing_by_severity.get(sv).copied().unwrap_or(0);
-            (n > 0).then(|| format!("{n} {sv}"))
+            let k = s.failing_by_severity.get(sv).copied().unwrap_or(0);
+            (k > 0).then(|| format!("{k} {sv}"))
         })
         .collect();
-    let mut line = format!("{fail} failing");
+    let mut line = format!("{} failing", n(Status::Fail));
     if !sev.is_empty() {
         line.push_str(&format!(" ({})", sev.join(", ")));
     }
+    line.push_str(&format!(", {} unknown", n(Status::Unknown) - not_evaluated));
+    if n(Status::Waived) > 0 {
+        line.push_str(&format!(", {} waived", n(Status::Waived)));
+    }
+    line.push_str(&format!(", {} passing", n(Status::Pass)));
+    let plural =
+        |k: usize, one: &str, many: &str| format!("{k} {}", if k == 1 { one } else { many });
     line.push_str(&format!(
-        ", {} unknown, {}{} passing · {} accounts, {} regions, {} rules · ",
-        s.counts.get(&Status::Unknown).copied().unwrap_or(0),
-        match s.counts.get(&Status::Waived).copied().unwrap_or(0) {
-            0 => String::new(),
-            n => format!("{n} waived, "),
-        },
-        s.counts.get(&Status::Pass).copied().unwrap_or(0),
-        s.accounts,
-        s.regions,
-        s.rules,
+        "\n{}, {}, {} · ",
+        plural(s.accounts, "account", "accounts"),
+        plural(s.regions, "region", "regions"),
+        plural(s.rules, "rule", "rules"),
     ));
     if s.coverage_gaps == 0 {
         line.push_str("coverage complete");
     } else {
         line.push_str(&format!(
-            "incomplete: {} coverage gap{}",
-            s.coverage_gaps,
-            if s.coverage_gaps == 1 { "" } else { "s" }
+            "incomplete: {} ({} not evaluated there)",
+            plural(s.coverage_gaps, "coverage gap", "coverage gaps"),
+            plural(not_evaluated, "rule check", "rule checks"),
         ));
     }
     line

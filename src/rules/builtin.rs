@@ -37,7 +37,9 @@ builtin!(
 pub fn rules() -> Result<Vec<Rule>, RuleError> {
     FILES
         .iter()
-        .map(|(id, text, _)| parse_rule(text, &format!("rules/{id}.yaml")))
+        .map(|(id, text, _)| {
+            parse_rule(text, &format!("rules/{id}.yaml")).map(|r| Rule { builtin: true, ..r })
+        })
         .collect()
 }
 

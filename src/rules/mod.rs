@@ -86,9 +86,13 @@ pub struct Rule {
     #[serde(default)]
     pub params: BTreeMap<String, serde_json::Value>,
     pub query: String,
-    /// Where the rule came from (a path, or `builtin:<file>`); not part of the YAML.
+    /// Where the rule came from: a path (`rules/<id>.yaml` for the built-in ones); not part
+    /// of the YAML.
     #[serde(skip)]
     pub source: String,
+    /// Shipped inside the binary (the repository's `rules/`), not loaded from a directory.
+    #[serde(skip)]
+    pub builtin: bool,
     /// The line of the file where `query:` stands (1-based; 0 when unknown), for errors.
     #[serde(skip)]
     pub query_line: usize,

@@ -13,3 +13,4 @@ mod sim;
 mod snapshots;
 mod support;
 mod synth;
+mod tables;

@@ -12,6 +12,9 @@ fn run(args: &[&str]) -> String {
             "XDG_DATA_HOME",
             concat!(env!("CARGO_TARGET_TMPDIR"), "/xdg-data"),
         )
+        // Tables and help are laid out for COLUMNS when it is set: these snapshots are at
+        // the defaults (tables 120 columns off a terminal); tables.rs tests other widths.
+        .env_remove("COLUMNS")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(args)
         .output()
