@@ -33,8 +33,23 @@ impl Run for Args {
             ..Flags::default()
         })?;
         let ledger = crate::crawl::preflight_blocking(&settings.crawl_options())?;
-        let (columns, rows) = matrix(&ledger);
+        let (mut columns, rows) = matrix(&ledger);
+        if self.format == ListFormat::Table {
+            // The API names are long: the table heads each column with what it reads, and
+            // names the APIs below it (CSV and JSON use the API names as keys).
+            for (c, short) in columns.iter_mut().skip(2).zip(SHORT) {
+                *c = short.to_string();
+            }
+        }
         print_rows_to_stdout(self.format, &columns, &rows)?;
+        if self.format == ListFormat::Table {
+            let legend: Vec<String> = SHORT
+                .iter()
+                .zip(PREFLIGHT_APIS)
+                .map(|(s, a)| format!("{s} = {a}"))
+                .collect();
+            println!("{}", legend.join("\n"));
+        }
         let gaps: Vec<_> = ledger.iter().filter(|c| c.status.is_gap()).collect();
         for g in &gaps {
             eprintln!(
@@ -57,6 +72,16 @@ impl Run for Args {
         self.format != ListFormat::Table
     }
 }
+
+/// The table's headers for [`PREFLIGHT_APIS`], in order.
+const SHORT: [&str; 6] = [
+    "az-map",
+    "services",
+    "endpoints",
+    "connections",
+    "sg-rules",
+    "load-balancers",
+];
 
 /// One row per account: how it was entered, then each probed API's status.
 fn matrix(ledger: &[CoverageEntry]) -> (Vec<String>, Vec<Vec<String>>) {

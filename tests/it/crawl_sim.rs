@@ -1500,3 +1500,54 @@ fn preflight_probes_through_the_scans_clients() {
     assert!(probed >= 8, "{per:?}");
     assert_eq!(per["ec2:DescribeVpcEndpoints"], probed + 2, "{per:?}");
 }
+
+/// The preflight matrix at 80, 120 and 200 columns: account ids, statuses and the API
+/// names of the legend are never broken across lines.
+#[test]
+fn the_preflight_table_keeps_identifiers_whole() {
+    let truth = org();
+    let sim = Sim::start(
+        truth.clone(),
+        Options {
+            deny_assume_role: [truth.accounts[2].id.clone()].into(),
+            ..small_pages()
+        },
+        2,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("plaudit.yaml");
+    std::fs::write(&cfg, "crawl:\n  call_timeout_seconds: 2\n  max_attempts: 4\n").unwrap();
+    for width in [80u16, 120, 200] {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_plaudit"));
+        c.args(["preflight", "--regions", "us-east-1", "--config"])
+            .arg(&cfg)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "off")
+            .env("COLUMNS", width.to_string());
+        for (k, v) in sim.env() {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(3), "one role is denied: {stdout}");
+        let mut whole: Vec<String> = truth
+            .accounts
+            .iter()
+            .filter(|a| a.status != "SUSPENDED")
+            .map(|a| a.id.clone())
+            .collect();
+        whole.extend(plaudit::crawl::PREFLIGHT_APIS.iter().map(|a| a.to_string()));
+        whole.push("assume_role_failed".into());
+        let broken: Vec<&String> = whole
+            .iter()
+            .filter(|id| !stdout.lines().any(|l| l.contains(id.as_str())))
+            .collect();
+        assert!(broken.is_empty(), "at {width}: {broken:?}\n{stdout}");
+        let wide: Vec<&str> = stdout
+            .lines()
+            .filter(|l| l.chars().count() > usize::from(width))
+            .collect();
+        assert!(wide.is_empty(), "at {width}: {wide:?}");
+    }
+}
