@@ -173,14 +173,19 @@ pub fn evaluate(
         expired: applied.expired,
         stale: applied.stale,
     };
+    report.baseline = baseline.is_some();
     let new_failing: Option<Vec<usize>> = baseline.map(|base| {
-        report
-            .findings
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| f.status == Status::Fail && !base.contains(&f.fingerprint()))
-            .map(|(i, _)| i)
-            .collect()
+        let mut new = Vec::new();
+        for (i, f) in report.findings.iter_mut().enumerate() {
+            if f.status == Status::Fail {
+                let is_new = !base.contains(&f.fingerprint());
+                f.new_since_baseline = Some(is_new);
+                if is_new {
+                    new.push(i);
+                }
+            }
+        }
+        new
     });
     let exit_code = if ev.errors.is_empty() {
         let new: Option<Vec<&Finding>> = new_failing
@@ -221,6 +226,7 @@ mod tests {
                 reason: String::new(),
                 path: None,
                 waiver_id: None,
+                new_since_baseline: None,
             })
             .collect();
         let mut r = ScanReport::new(&inv, fs, &set);

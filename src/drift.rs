@@ -51,8 +51,10 @@ pub struct FindingChange {
     pub resource_id: String,
     pub severity: Severity,
     pub reason: String,
-    /// Severity and reason in the older scan, when they differ.
+    /// The reason in the older scan, when it (or the severity) differs.
     pub before: Option<String>,
+    /// The severity in the older scan, when it (or the reason) differs.
+    pub before_severity: Option<Severity>,
     pub first_seen_scan: Option<i64>,
     /// Days the finding has been failing, at the newer scan.
     pub age_days: Option<f64>,
@@ -236,7 +238,7 @@ pub fn compare_findings(
     let change = |d: FindingDrift, r: &Recorded, prev: Option<&Recorded>| {
         let before = prev
             .filter(|p| p.severity != r.severity || !same_reason(&p.reason, &r.reason))
-            .map(|p| format!("{}: {}", p.severity, p.reason));
+            .map(|p| (p.severity, p.reason.clone()));
         FindingChange {
             drift: d,
             rule_id: r.rule_id.clone(),
@@ -245,7 +247,8 @@ pub fn compare_findings(
             resource_id: r.resource_id.clone(),
             severity: r.severity,
             reason: r.reason.clone(),
-            before,
+            before_severity: before.as_ref().map(|b| b.0),
+            before: before.map(|b| b.1),
             first_seen_scan: r.first_seen_scan,
             age_days: age_days(r.first_seen_at.as_deref(), Some(&to.started_at)),
             waiver_id: r.waiver_id.clone(),
@@ -312,7 +315,8 @@ pub fn compare_findings(
                 } else {
                     "the resource is gone".into()
                 };
-                c.before = Some(format!("{}: {}", p.severity, p.reason));
+                c.before = Some(p.reason.clone());
+                c.before_severity = Some(p.severity);
                 c.age_days = None;
                 out.push(c);
             }
@@ -761,7 +765,8 @@ mod tests {
         ]);
         assert_eq!(got, want);
         let changed = d.iter().find(|c| c.resource_id == "changed").unwrap();
-        assert_eq!(changed.before.as_deref(), Some("high: x"));
+        assert_eq!(changed.before.as_deref(), Some("x"));
+        assert_eq!(changed.before_severity, Some(Severity::High));
         let open = d.iter().find(|c| c.resource_id == "open").unwrap();
         assert_eq!(open.age_days, Some(10.0));
     }

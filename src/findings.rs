@@ -135,6 +135,10 @@ pub struct Finding {
     /// The waiver that accepts this finding (status `waived`).
     #[serde(default)]
     pub waiver_id: Option<String>,
+    /// With `--baseline`, for a failing finding: whether the baseline did not have it
+    /// failing. Absent without a baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_since_baseline: Option<bool>,
 }
 
 /// A finding's identity from its four parts (see [`Finding::fingerprint`]): the one place it
@@ -210,6 +214,7 @@ mod tests {
             reason: String::new(),
             path: None,
             waiver_id: None,
+            new_since_baseline: None,
         };
         // Joined naively, both read `r|1|us-east-1|x|y`.
         let a = f("1", "x|y");

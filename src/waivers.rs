@@ -293,6 +293,7 @@ mod tests {
             reason: "r".into(),
             path: None,
             waiver_id: None,
+            new_since_baseline: None,
         }
     }
 

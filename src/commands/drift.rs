@@ -70,7 +70,7 @@ fn json(d: &Drift, out: &mut dyn Write) -> Result<()> {
     serde_json::to_writer_pretty(
         &mut *out,
         &Doc {
-            schema_version: 1,
+            schema_version: 2,
             drift: d,
         },
     )?;
@@ -88,6 +88,7 @@ fn csv(d: &Drift, out: &mut dyn Write) -> Result<()> {
         "region",
         "resource_id",
         "severity",
+        "before_severity",
         "before",
         "after",
         "age_days",
@@ -102,6 +103,7 @@ fn csv(d: &Drift, out: &mut dyn Write) -> Result<()> {
             &c.region,
             &c.resource_id,
             c.severity.as_str(),
+            c.before_severity.map_or("", |s| s.as_str()),
             c.before.as_deref().unwrap_or(""),
             &c.reason,
             &age(c.age_days),
@@ -116,6 +118,7 @@ fn csv(d: &Drift, out: &mut dyn Write) -> Result<()> {
             &g.account_id,
             &g.region,
             &g.resource_id,
+            "",
             "",
             &g.before,
             &g.after,

@@ -49,6 +49,7 @@ fn f(account: &str, resource: &str, status: Status) -> Finding {
         reason: "why".into(),
         path: None,
         waiver_id: None,
+        new_since_baseline: None,
     }
 }
 

@@ -31,7 +31,13 @@ pub struct CsvPrinter {
 impl Printer for CsvPrinter {
     fn print(&self, report: &ScanReport, out: &mut dyn Write) -> anyhow::Result<()> {
         let mut w = Csv::new(out);
-        w.header(&self.columns)?;
+        // With a baseline, one more column at the end: `true` for a failing finding the
+        // baseline did not have failing, `false` for one it had, empty otherwise.
+        let mut header: Vec<&str> = self.columns.clone();
+        if report.baseline {
+            header.push("new_since_baseline");
+        }
+        w.header(&header)?;
         let index: Vec<usize> = self
             .columns
             .iter()
@@ -57,7 +63,13 @@ impl Printer for CsvPrinter {
                 f.path.as_deref().unwrap_or(""),
                 f.waiver_id.as_deref().unwrap_or(""),
             ];
-            w.row(index.iter().map(|&i| cells[i]))?;
+            let mark = match f.new_since_baseline {
+                Some(true) => "true",
+                Some(false) => "false",
+                None => "",
+            };
+            let extra = report.baseline.then_some(mark);
+            w.row(index.iter().map(|&i| cells[i]).chain(extra))?;
         }
         w.finish()
     }

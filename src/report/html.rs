@@ -178,6 +178,10 @@ fn findings(h: &mut String, report: &ScanReport) {
                 .waiver_id
                 .as_deref()
                 .map(|w| format!("<br><small>waiver {}</small>", esc(w)))
+                .or_else(|| {
+                    (f.new_since_baseline == Some(true))
+                        .then(|| "<br><small>new since the baseline</small>".to_string())
+                })
                 .unwrap_or_default(),
             sev = f.severity,
             rule = esc(&f.rule_id),

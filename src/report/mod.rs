@@ -98,6 +98,10 @@ pub struct ScanReport {
     /// Rule id → what printers quote from the rule (not part of the JSON document).
     #[serde(skip)]
     pub rules: BTreeMap<String, RuleInfo>,
+    /// Compared with a baseline (`--baseline`): failing findings carry `new_since_baseline`,
+    /// and the CSV has a column for it.
+    #[serde(skip)]
+    pub baseline: bool,
 }
 
 /// What the waivers file needs attention for.
@@ -181,6 +185,7 @@ impl ScanReport {
                     (r.id.clone(), info)
                 })
                 .collect(),
+            baseline: false,
         }
     }
 

@@ -43,7 +43,10 @@ fn findings_table(shown: &[&Finding], width: u16, color: bool) -> String {
         .iter()
         .map(|f| {
             [
-                format!("{}\n{}", f.status, f.severity),
+                match f.new_since_baseline {
+                    Some(true) => format!("{}\n{}\nnew", f.status, f.severity),
+                    _ => format!("{}\n{}", f.status, f.severity),
+                },
                 clean(&f.rule_id).into_owned(),
                 format!("{}\n{}", clean(&f.account_id), clean(&f.region)),
                 clean(&short_resource(&f.resource_id)).into_owned(),

@@ -237,6 +237,7 @@ fn run_rule_unbounded(
             reason,
             path: path.filter(|p| !p.is_empty()),
             waiver_id: None,
+            new_since_baseline: None,
         });
     }
     apply_coverage(rule, &mut out, gaps, ledger);
@@ -297,6 +298,7 @@ fn apply_coverage(rule: &Rule, out: &mut Vec<Finding>, gaps: &GapIndex, ledger: 
                 reason: format!("not evaluated: {}", what.join("; ")),
                 path: None,
                 waiver_id: None,
+                new_since_baseline: None,
             });
         }
     }

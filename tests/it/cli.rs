@@ -1729,3 +1729,74 @@ fn a_config_names_every_setting_it_refuses_with_its_line() {
         }
     }
 }
+
+#[test]
+fn findings_new_since_the_baseline_are_marked_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let scan = |extra: &[&str]| {
+        let mut c = plaudit();
+        c.args(["scan", "--no-history", "--exit-zero", "--inventory"])
+            .arg(demo())
+            .args(extra);
+        stdout_of(&mut c)
+    };
+    // A baseline that lacks one failing finding: that one is new.
+    let (_, json, _) = scan(&["--format", "json"]);
+    let mut base: Value = serde_json::from_str(&json).unwrap();
+    let findings = base["findings"].as_array_mut().unwrap();
+    let gone = findings
+        .iter()
+        .position(|f| f["rule_id"] == "private-dns-unverified" && f["status"] == "fail")
+        .unwrap();
+    let new_one = findings.remove(gone);
+    let file = dir.path().join("base.json");
+    std::fs::write(&file, serde_json::to_string(&base).unwrap()).unwrap();
+    let b = file.to_str().unwrap();
+
+    let (_, json, err) = scan(&["--format", "json", "--baseline", b]);
+    assert!(
+        err.contains("1 failing finding(s) new since the baseline"),
+        "{err}"
+    );
+    let v: Value = serde_json::from_str(&json).unwrap();
+    let marked: Vec<&Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["new_since_baseline"] == true)
+        .collect();
+    assert_eq!(marked.len(), 1);
+    assert_eq!(marked[0]["resource_id"], new_one["resource_id"]);
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["status"] == "fail")
+            .all(|f| f["new_since_baseline"].is_boolean()),
+        "every failing finding says whether it is new"
+    );
+
+    let (_, csv, _) = scan(&["--format", "csv", "--baseline", b]);
+    let header = csv.lines().next().unwrap();
+    assert!(header.ends_with(",new_since_baseline"), "{header}");
+    assert_eq!(
+        csv.lines().filter(|l| l.ends_with(",true")).count(),
+        1,
+        "{csv}"
+    );
+    // Without a baseline the CSV keeps its documented columns.
+    let (_, plain, _) = scan(&["--format", "csv"]);
+    assert!(!plain.lines().next().unwrap().contains("new_since_baseline"));
+
+    let (_, table, _) = scan(&["--baseline", b]);
+    let id = new_one["resource_id"].as_str().unwrap();
+    let at = table.find(id).expect("the new finding is listed");
+    assert!(
+        table[..at].rsplit("────").next().unwrap().contains("new")
+            || table[at..].split("────").next().unwrap().contains("new"),
+        "the table marks it new:\n{table}"
+    );
+    let (_, html, _) = scan(&["--format", "html", "--baseline", b]);
+    assert!(html.contains("new since the baseline"));
+}

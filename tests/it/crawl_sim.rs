@@ -1516,7 +1516,11 @@ fn the_preflight_table_keeps_identifiers_whole() {
     );
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("plaudit.yaml");
-    std::fs::write(&cfg, "crawl:\n  call_timeout_seconds: 2\n  max_attempts: 4\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "crawl:\n  call_timeout_seconds: 2\n  max_attempts: 4\n",
+    )
+    .unwrap();
     for width in [80u16, 120, 200] {
         let mut c = Command::new(env!("CARGO_BIN_EXE_plaudit"));
         c.args(["preflight", "--regions", "us-east-1", "--config"])
