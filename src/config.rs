@@ -320,7 +320,7 @@ impl Config {
         }
         let invalid = |e: serde_saphyr::Error| ConfigError::Invalid {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            message: yaml_error(&e, &path.display().to_string()),
         };
         let cfg: Config = serde_saphyr::from_str(text).map_err(invalid)?;
         let lines: Lines = serde_saphyr::from_str(text).map_err(invalid)?;
@@ -547,6 +547,15 @@ impl Config {
 
 /// A numeric setting's check: key, line, value (if set), lowest, highest, and why.
 type Range = (&'static str, u64, Option<u64>, u64, u64, &'static str);
+
+/// A YAML error as plaudit prints it: the file's name in the snippet (not `<input>`), and
+/// no `error:` of its own (the caller's message already says what failed).
+pub fn yaml_error(e: &serde_saphyr::Error, source: &str) -> String {
+    let text = e.render_with_options(serde_saphyr::render_options! {
+        source_name: Some(source),
+    });
+    text.strip_prefix("error: ").unwrap_or(&text).to_string()
+}
 
 /// Whether a string is an AWS account id: twelve digits.
 pub fn is_account_id(s: &str) -> bool {

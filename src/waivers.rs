@@ -145,13 +145,14 @@ impl Waivers {
                 waivers: Vec::new(),
             }
         } else {
-            serde_saphyr::from_str(text).map_err(|e| invalid(e.to_string()))?
+            serde_saphyr::from_str(text)
+                .map_err(|e| invalid(crate::config::yaml_error(&e, &path.display().to_string())))?
         };
         let lines: Vec<WaiverLines> = if file.waivers.is_empty() {
             Vec::new()
         } else {
-            let found: FileLines =
-                serde_saphyr::from_str(text).map_err(|e| invalid(e.to_string()))?;
+            let found: FileLines = serde_saphyr::from_str(text)
+                .map_err(|e| invalid(crate::config::yaml_error(&e, &path.display().to_string())))?;
             found
                 .waivers
                 .into_iter()

@@ -43,12 +43,17 @@ impl Run for Args {
             writeln!(w)?;
             Ok(())
         })?;
+        use crate::report::plural;
         eprintln!(
-            "merged {} inventories: {} accounts, {} account-regions, {} coverage gaps",
+            "merged {} inventories: {}, {}, {}",
             self.inputs.len(),
-            merged.accounts.len(),
-            merged.account_regions(),
-            merged.gaps().count()
+            plural(merged.accounts.len(), "account", "accounts"),
+            plural(
+                merged.account_regions(),
+                "account-region",
+                "account-regions"
+            ),
+            plural(merged.gaps().count(), "coverage gap", "coverage gaps"),
         );
         Ok(exit::OK)
     }

@@ -16,8 +16,22 @@ use crate::settings::{Flags, Settings};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[command(flatten)]
-    crawl: CrawlArgs,
+    /// The region to probe in each account: the first of these [default: the config's first
+    /// region, else the home region]
+    #[arg(long, value_delimiter = ',', value_name = "REGIONS")]
+    regions: Vec<String>,
+    /// Role to assume in each member account [default: PlauditAudit]
+    #[arg(long, value_name = "NAME")]
+    role_name: Option<String>,
+    /// Probe only these account ids, comma-separated (narrows the config's selection)
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    accounts: Vec<String>,
+    /// Probe only shard K of N (1-based), as `scan --shard K/N` would crawl it
+    #[arg(long, value_name = "K/N")]
+    shard: Option<crate::cli::Shard>,
+    /// Accepted for scripts written for earlier versions; preflight draws no progress bar
+    #[arg(long, short, hide = true)]
+    quiet: bool,
     /// Config file (YAML; see config.example.yaml)
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -27,9 +41,18 @@ pub struct Args {
 
 impl Run for Args {
     fn run(&self, _: &Context) -> Result<u8> {
+        // The same selection and role as a scan: preflight checks what a scan would use.
+        let crawl = CrawlArgs {
+            regions: self.regions.clone(),
+            role_name: self.role_name.clone(),
+            accounts: self.accounts.clone(),
+            quiet: true,
+            deadline: None,
+            shard: self.shard,
+        };
         let settings = Settings::resolve(&Flags {
             config: self.config.as_deref(),
-            crawl: Some(&self.crawl),
+            crawl: Some(&crawl),
             ..Flags::default()
         })?;
         let ledger = crate::crawl::preflight_blocking(&settings.crawl_options())?;

@@ -23,10 +23,16 @@ pub struct Args {
     inventory: PathBuf,
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     format: ListFormat,
+    /// Write to FILE (atomically) instead of stdout
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 impl Run for Args {
     fn run(&self, _: &Context) -> Result<u8> {
+        if let Some(o) = &self.output {
+            crate::output::check_outputs(&[("-o", o)], &[("--inventory", &self.inventory)])?;
+        }
         let inv = inventory::load_file(&self.inventory)?;
         let store = crate::audit::load_store(&inv)?;
         store
@@ -37,7 +43,7 @@ impl Run for Args {
         )?;
         let columns: Vec<String> = stmt.column_names().map(|c| c.to_string()).collect();
         let mut more = false;
-        crate::output::emit(None, |out| {
+        crate::output::emit(self.output.as_deref(), |out| {
             let mut found = stmt.query([])?;
             let n = columns.len();
             match self.format {
@@ -96,7 +102,7 @@ impl Run for Args {
     }
 
     fn machine_output(&self) -> bool {
-        self.format != ListFormat::Table
+        self.format != ListFormat::Table && self.output.is_none()
     }
 }
 

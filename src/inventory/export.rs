@@ -279,7 +279,12 @@ fn endpoint_rows(r: &Region) -> Vec<(String, Row)> {
             ("availability_zones", join(zones)),
             ("subnet_ids", join(&e.subnet_ids)),
             ("security_group_ids", join(&e.security_group_ids)),
-            ("created_at", opt(&e.created_at.map(|t| t.to_rfc3339()))),
+            (
+                "created_at",
+                opt(&e
+                    .created_at
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))),
+            ),
         ]);
         out.push((e.id.to_string(), row));
     }
@@ -297,7 +302,12 @@ fn connection_rows(r: &Region) -> Vec<(String, Row)> {
                 ("endpoint_id", c.endpoint_id.clone()),
                 ("endpoint_owner", c.endpoint_owner.clone()),
                 ("state", c.state.clone()),
-                ("created_at", opt(&c.created_at.map(|t| t.to_rfc3339()))),
+                (
+                    "created_at",
+                    opt(&c
+                        .created_at
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))),
+                ),
             ]);
             out.push((format!("{}/{}", s.id, c.endpoint_id), row));
         }

@@ -240,6 +240,11 @@ pub fn printer_with_columns(
     Ok(Box::new(csv::CsvPrinter { columns: chosen }))
 }
 
+/// `1 account`, `2 accounts`: a count with its noun.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// The summary under the table (and on stderr for machine formats): what was found, then
 /// what was read. Two lines, each within 120 columns. An unknown is counted once: on a
 /// resource, or as a rule not evaluated where AWS could not be read (those rows stand for
@@ -268,8 +273,6 @@ pub fn summary_line(r: &ScanReport) -> String {
         line.push_str(&format!(", {} waived", n(Status::Waived)));
     }
     line.push_str(&format!(", {} passing", n(Status::Pass)));
-    let plural =
-        |k: usize, one: &str, many: &str| format!("{k} {}", if k == 1 { one } else { many });
     line.push_str(&format!(
         "\n{}, {}, {} · ",
         plural(s.accounts, "account", "accounts"),

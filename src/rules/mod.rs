@@ -136,8 +136,8 @@ fn invalid(source: &str, message: impl Into<String>) -> RuleError {
 
 /// Parses one rule file and validates what can be validated without a database.
 pub fn parse_rule(text: &str, source: &str) -> Result<Rule, RuleError> {
-    let mut rule: Rule =
-        serde_saphyr::from_str(text).map_err(|e| invalid(source, format!("{e}")))?;
+    let mut rule: Rule = serde_saphyr::from_str(text)
+        .map_err(|e| invalid(source, crate::config::yaml_error(&e, source)))?;
     rule.source = source.to_string();
     // `query` is a top-level key of a mapping that allows no unknown keys: the line that
     // starts with it is the query's.

@@ -121,8 +121,8 @@ impl Report {
 pub fn run(set: &RuleSet, files: &[(String, String)]) -> Result<Report, RuleError> {
     let mut report = Report::default();
     for (source, text) in files {
-        let tf: TestFile =
-            serde_saphyr::from_str(text).map_err(|e| invalid(source, format!("{e}")))?;
+        let tf: TestFile = serde_saphyr::from_str(text)
+            .map_err(|e| invalid(source, crate::config::yaml_error(&e, source)))?;
         let Some(rule) = set.get(&tf.rule) else {
             return Err(invalid(
                 source,

@@ -39,6 +39,8 @@ use rusqlite::{Connection, params};
 use crate::inventory::{ALL_REGIONS, Inventory, Region};
 
 /// The documented tables, one per resource kind.
+/// (Each `CREATE INDEX` in it stays on one line: [`Store::load`] builds the indexes after the
+/// rows, by picking those lines out.)
 pub const SCHEMA_SQL: &str = include_str!("schema.sql");
 /// The derived relationships, computed once after loading (tables and views).
 pub const DERIVED_SQL: &str = include_str!("derived.sql");

@@ -2,7 +2,6 @@
 -- Rules and `plaudit query` read these. Every regional table carries account_id and region.
 -- AZ comparisons use *_az_id columns only; *_az_name columns are for display.
 -- Booleans are 0/1. Timestamps are RFC 3339 text (UTC). Lists are one row per element.
--- Each CREATE INDEX stays on one line: Store::load builds the indexes after the rows.
 
 -- Organisation accounts, as Organizations reports them.
 CREATE TABLE accounts (

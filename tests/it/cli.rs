@@ -334,6 +334,10 @@ fn bad_inputs_exit_2_with_file_and_line() {
     );
     assert_eq!(code, 2);
     assert!(err.contains("c.yaml") && err.contains("rulez"), "{err}");
+    // One `error:`, and the snippet names the file (it said `<input>`).
+    assert_eq!(err.matches("error:").count(), 1, "{err}");
+    assert!(err.contains(&format!("--> {}:2:1", cfg.display())), "{err}");
+    assert!(!err.contains("<input>"), "{err}");
 
     // A live scan that cannot reach AWS (only loopback here: a closed port) is an error, not
     // an empty pass.
@@ -1309,7 +1313,13 @@ fn sigterm_removes_the_output_and_marks_the_scan_interrupted() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Signal once the scan is recorded as running (its handlers are installed by then), not
+    // after a fixed time: a loaded machine may take longer to start the process.
+    let started = std::time::Instant::now();
+    while !state.exists() && started.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let pid = child.id() as i32;
     // SAFETY: sending a signal to the child this test started.
     #[allow(unsafe_code)]
@@ -1799,4 +1809,38 @@ fn findings_new_since_the_baseline_are_marked_in_every_format() {
     );
     let (_, html, _) = scan(&["--format", "html", "--baseline", b]);
     assert!(html.contains("new since the baseline"));
+}
+
+#[test]
+fn query_writes_to_a_file_and_never_over_its_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("q.csv");
+    let (code, stdout, err) = stdout_of(
+        plaudit()
+            .args(["query", "--format", "csv", "-o"])
+            .arg(&out)
+            .arg("--inventory")
+            .arg(demo())
+            .arg("SELECT account_id FROM accounts ORDER BY account_id"),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.is_empty());
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.starts_with("account_id\r\n111111111111"), "{text}");
+    let copy = dir.path().join("inv.json");
+    std::fs::copy(demo(), &copy).unwrap();
+    let (code, _, err) = stdout_of(
+        plaudit()
+            .args(["query", "-o"])
+            .arg(&copy)
+            .arg("--inventory")
+            .arg(&copy)
+            .arg("SELECT 1"),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        std::fs::read_to_string(&copy)
+            .unwrap()
+            .contains("schema_version")
+    );
 }
