@@ -193,7 +193,14 @@ async fn stop_signal(deadline: Option<Duration>) -> Stop {
 /// the rest is recorded as `timeout` gaps.
 pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
     let started = std::time::Instant::now();
-    let scan = Arc::new(prepare(&opts.config).await?);
+    // Ctrl-C is prompt here too: identifying the caller retries a network that does not
+    // answer for many seconds.
+    let scan = tokio::select! {
+        s = prepare(&opts.config) => Arc::new(s?),
+        () = crate::interrupt::wait() => {
+            return Err(crate::interrupt::Interrupted { accounts_done: 0, accounts: 0, requests: 0 }.into());
+        }
+    };
     let ticker = opts.progress.then(|| spawn_progress(scan.gate.clone()));
     let deadline = scan
         .cfg

@@ -1844,3 +1844,41 @@ fn query_writes_to_a_file_and_never_over_its_input() {
             .contains("schema_version")
     );
 }
+
+#[test]
+fn ctrl_c_is_prompt_while_aws_does_not_answer() {
+    use std::process::{Command as Std, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    // Many attempts with backoff: identifying the caller would retry for a long time.
+    std::fs::write(&cfg, "crawl:\n  max_attempts: 20\n").unwrap();
+    let child = Std::new(assert_cmd::cargo::cargo_bin("plaudit"))
+        .args(["scan", "--no-history", "--regions", "us-east-1", "--config"])
+        .arg(&cfg)
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let sent = std::time::Instant::now();
+    // SAFETY: sending a signal to the child this test started.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT)
+    };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        sent.elapsed() < std::time::Duration::from_secs(5),
+        "took {:?}: {err}",
+        sent.elapsed()
+    );
+}
