@@ -8,7 +8,7 @@ use super::{Printer, ScanReport};
 use crate::output::rows::Csv;
 
 /// Findings CSV columns, in order.
-pub const CSV_COLUMNS: [&str; 12] = [
+pub const CSV_COLUMNS: [&str; 14] = [
     "rule_id",
     "title",
     "severity",
@@ -21,6 +21,8 @@ pub const CSV_COLUMNS: [&str; 12] = [
     "reason",
     "path",
     "waiver_id",
+    "account_name",
+    "ou_path",
 ];
 
 pub struct CsvPrinter {
@@ -62,6 +64,10 @@ impl Printer for CsvPrinter {
                 &f.reason,
                 f.path.as_deref().unwrap_or(""),
                 f.waiver_id.as_deref().unwrap_or(""),
+                report.account(&f.account_id).map_or("", |a| a.label()),
+                report
+                    .account(&f.account_id)
+                    .map_or("", |a| a.ou_path.as_str()),
             ];
             let mark = match f.new_since_baseline {
                 Some(true) => "true",

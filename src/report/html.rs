@@ -172,7 +172,7 @@ fn findings(h: &mut String, report: &ScanReport) {
             .map(|r| r.fix.as_str())
             .unwrap_or("");
         h.push_str(&format!(
-            "<tr class=\"{st}\" data-status=\"{st}\" data-account=\"{acct}\" data-rule=\"{rule}\"><td class=\"status\">{st}{waiver}</td><td>{sev}</td><td>{rule}</td><td>{acct}<br>{region}</td><td>{res}</td><td>{reason}{path}{fix}</td></tr>\n",
+            "<tr class=\"{st}\" data-status=\"{st}\" data-account=\"{acct}\" data-rule=\"{rule}\"><td class=\"status\">{st}{waiver}</td><td>{sev}</td><td>{rule}</td><td>{acct}<br><small>{name}</small><br>{region}</td><td>{res}</td><td>{reason}{path}{fix}</td></tr>\n",
             st = f.status.as_str(),
             waiver = f
                 .waiver_id
@@ -186,6 +186,7 @@ fn findings(h: &mut String, report: &ScanReport) {
             sev = f.severity,
             rule = esc(&f.rule_id),
             acct = esc(&f.account_id),
+            name = esc(report.account(&f.account_id).map_or("", |a| a.label())),
             region = esc(&f.region),
             res = esc(&f.resource_id),
             reason = esc(&f.reason),

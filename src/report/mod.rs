@@ -64,8 +64,9 @@ fn sanitize_keeping(s: &str, lines: bool) -> std::borrow::Cow<'_, str> {
 
 /// The version of the JSON output document and of the findings CSV column set.
 /// 2: findings carry `waiver_id` (status `waived`), CSV gains the column, JSON the
-/// `waivers` section.
-pub const OUTPUT_SCHEMA_VERSION: u32 = 2;
+/// `waivers` section. 3: JSON gains `accounts` (name, OU path, membership of each account
+/// the findings name), CSV the `account_name` and `ou_path` columns (at the end).
+pub const OUTPUT_SCHEMA_VERSION: u32 = 3;
 
 /// Output formats for findings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -98,10 +99,34 @@ pub struct ScanReport {
     /// Rule id → what printers quote from the rule (not part of the JSON document).
     #[serde(skip)]
     pub rules: BTreeMap<String, RuleInfo>,
+    /// Every account a finding names: its name and OU path, and whether it is a member of
+    /// the organisation (so that findings can be routed to their owners).
+    pub accounts: BTreeMap<String, AccountInfo>,
     /// Compared with a baseline (`--baseline`): failing findings carry `new_since_baseline`,
     /// and the CSV has a column for it.
     #[serde(skip)]
     pub baseline: bool,
+}
+
+/// An account as the report names it.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct AccountInfo {
+    pub name: String,
+    /// `/Root/Workloads/Prod`; empty when unknown.
+    pub ou_path: String,
+    /// In the organisation's membership (or crawled); `false`: outside the organisation.
+    pub member: bool,
+}
+
+impl AccountInfo {
+    /// The name, or a label for an account outside the organisation.
+    pub fn label(&self) -> &str {
+        if self.member {
+            &self.name
+        } else {
+            "(outside the organisation)"
+        }
+    }
 }
 
 /// What the waivers file needs attention for.
@@ -155,6 +180,7 @@ impl ScanReport {
             .collect();
         let mut coverage = inv.coverage.clone();
         coverage.sort();
+        let accounts = account_directory(inv, &findings);
         ScanReport {
             schema_version: OUTPUT_SCHEMA_VERSION,
             scan: Summary {
@@ -185,8 +211,14 @@ impl ScanReport {
                     (r.id.clone(), info)
                 })
                 .collect(),
+            accounts,
             baseline: false,
         }
+    }
+
+    /// The name and OU path of an account a finding names.
+    pub fn account(&self, id: &str) -> Option<&AccountInfo> {
+        self.accounts.get(id)
     }
 
     pub fn gaps(&self) -> impl Iterator<Item = &CoverageEntry> {
@@ -238,6 +270,44 @@ pub fn printer_with_columns(
     }
     let chosen = crate::output::rows::select_columns(&CSV_COLUMNS, columns, true)?;
     Ok(Box::new(csv::CsvPrinter { columns: chosen }))
+}
+
+/// Name, OU path and membership of every account the findings name, from the crawled
+/// accounts and the organisation's membership.
+fn account_directory(inv: &Inventory, findings: &[Finding]) -> BTreeMap<String, AccountInfo> {
+    let members = inv.members();
+    let mut known: BTreeMap<&str, AccountInfo> = BTreeMap::new();
+    for m in &members.accounts {
+        known.insert(
+            &m.id,
+            AccountInfo {
+                name: m.name.clone(),
+                ou_path: m.ou_path.clone(),
+                member: true,
+            },
+        );
+    }
+    for a in &inv.accounts {
+        let e = known.entry(&a.id).or_default();
+        e.member = true;
+        if e.name.is_empty() {
+            e.name = a.name.clone();
+        }
+        if e.ou_path.is_empty() {
+            e.ou_path = a.ou_path.clone();
+        }
+    }
+    let mut out = BTreeMap::new();
+    for f in findings {
+        if !out.contains_key(&f.account_id) {
+            let info = known
+                .get(f.account_id.as_str())
+                .cloned()
+                .unwrap_or_default();
+            out.insert(f.account_id.clone(), info);
+        }
+    }
+    out
 }
 
 /// `1 account`, `2 accounts`: a count with its noun.

@@ -66,7 +66,8 @@ impl Printer for OcsfPrinter {
                             .collect()
                     })
                     .unwrap_or_default();
-                let account = json!({ "uid": f.account_id, "type": "AWS Account", "type_id": 10 });
+                let name = report.account(&f.account_id).map(|a| a.label());
+                let account = json!({ "uid": f.account_id, "name": name, "type": "AWS Account", "type_id": 10 });
                 let region = (f.region != "*").then_some(f.region.as_str());
                 let (status_id, status) = if f.status == Status::Waived {
                     (3, "Suppressed")

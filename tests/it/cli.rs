@@ -142,7 +142,7 @@ fn json_output_has_the_documented_shape() {
             .arg(demo()),
     );
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["schema_version"], 2);
+    assert_eq!(v["schema_version"], 3);
     let scan = &v["scan"];
     for k in [
         "tool_version",
@@ -286,7 +286,7 @@ fn output_file_is_written_whole() {
         "summary goes to stderr: {stderr}"
     );
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    assert_eq!(v["schema_version"], 2);
+    assert_eq!(v["schema_version"], 3);
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -682,7 +682,7 @@ fn waived_findings_stay_visible_and_do_not_fail_the_scan() {
         .output()
         .unwrap();
     let mut rd = csv::Reader::from_reader(&out.stdout[..]);
-    assert_eq!(rd.headers().unwrap().iter().next_back(), Some("waiver_id"));
+    assert_eq!(rd.headers().unwrap().get(11), Some("waiver_id"));
     let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
     assert_eq!(
         rows.iter()
@@ -1881,4 +1881,51 @@ fn ctrl_c_is_prompt_while_aws_does_not_answer() {
         "took {:?}: {err}",
         sent.elapsed()
     );
+}
+
+#[test]
+fn findings_name_their_accounts_and_ou_paths_in_every_machine_format() {
+    let run = |format: &str| {
+        let (_, out, err) = stdout_of(
+            plaudit()
+                .args([
+                    "scan",
+                    "--no-history",
+                    "--exit-zero",
+                    "--format",
+                    format,
+                    "--inventory",
+                ])
+                .arg(demo()),
+        );
+        assert!(!out.is_empty(), "{err}");
+        out
+    };
+    let v: Value = serde_json::from_str(&run("json")).unwrap();
+    assert_eq!(v["accounts"]["333333333333"]["name"], "ledger-prod");
+    assert_eq!(v["accounts"]["333333333333"]["ou_path"], "/Workloads/Prod");
+    assert_eq!(v["accounts"]["999988887777"]["member"], false);
+    let csv = run("csv");
+    let mut rd = csv::Reader::from_reader(csv.as_bytes());
+    let h = rd.headers().unwrap().clone();
+    let (name, ou, acct) = (
+        h.iter().position(|c| c == "account_name").unwrap(),
+        h.iter().position(|c| c == "ou_path").unwrap(),
+        h.iter().position(|c| c == "account_id").unwrap(),
+    );
+    for r in rd.records().map(Result::unwrap) {
+        match &r[acct] {
+            "333333333333" => assert_eq!((&r[name], &r[ou]), ("ledger-prod", "/Workloads/Prod")),
+            "999988887777" => assert_eq!(&r[name], "(outside the organisation)"),
+            _ => {}
+        }
+    }
+    let ocsf: Value = serde_json::from_str(&run("ocsf")).unwrap();
+    assert!(
+        ocsf.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["cloud"]["account"]["name"] == "ledger-prod")
+    );
+    assert!(run("html").contains("ledger-prod"));
 }
