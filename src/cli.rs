@@ -146,8 +146,12 @@ pub enum Command {
         "  plaudit completions zsh > \"${fpath[1]}/_plaudit\""
     ))]
     Completions(commands::completions::Args),
-    /// Print the man page (roff) to stdout
-    #[command(after_help = "Example:\n  plaudit man > /usr/local/share/man/man1/plaudit.1")]
+    /// Print a man page (roff) to stdout, or write every page into a directory
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  plaudit man --dir /usr/local/share/man/man1   # every page\n",
+        "  plaudit man rules list | man -l -"
+    ))]
     Man(commands::man::Args),
     /// Join inventories saved by separate scans (shards) into one, ledgers included
     #[command(after_help = concat!(

@@ -121,3 +121,41 @@ fn rules_doc_is_current() {
         "docs/rules.md is stale: run `UPDATE_DOCS=1 cargo test --test snapshots`"
     );
 }
+
+#[test]
+fn the_readmes_scan_options_are_the_commands_options() {
+    use clap::CommandFactory;
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme
+        .find("The options of `plaudit scan`")
+        .expect("the README's options table");
+    let documented: std::collections::BTreeSet<String> = readme[start..]
+        .lines()
+        .skip_while(|l| !l.starts_with("| option"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| {
+            let cell = l.split('|').nth(1)?;
+            cell.split(|c: char| c == '`' || c == ',' || c == ' ')
+                .find(|t| t.starts_with("--"))
+                .map(str::to_string)
+        })
+        .collect();
+    let cli = plaudit::cli::Cli::command();
+    let scan = cli.find_subcommand("scan").unwrap();
+    let actual: std::collections::BTreeSet<String> = scan
+        .get_arguments()
+        .chain(cli.get_arguments().filter(|a| a.is_global_set()))
+        .filter(|a| !a.is_hide_set())
+        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .filter(|l| l != "--help" && l != "--version")
+        .collect();
+    assert_eq!(
+        documented,
+        actual,
+        "README's table vs `plaudit scan --help`: missing {:?}, stale {:?}",
+        actual.difference(&documented).collect::<Vec<_>>(),
+        documented.difference(&actual).collect::<Vec<_>>()
+    );
+}
