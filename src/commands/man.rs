@@ -22,10 +22,10 @@ pub struct Args {
 
 /// Every page: `(name, command)`, the command renamed `plaudit-…` as its page is titled.
 fn pages() -> Vec<(String, clap::Command)> {
-    fn walk(cmd: &clap::Command, name: String, out: &mut Vec<(String, clap::Command)>) {
-        out.push((name.clone(), cmd.clone().name(name.clone())));
+    fn walk(cmd: &clap::Command, name: &str, out: &mut Vec<(String, clap::Command)>) {
+        out.push((name.to_string(), cmd.clone().name(name.to_string())));
         for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
-            walk(sub, format!("{name}-{}", sub.get_name()), out);
+            walk(sub, &format!("{name}-{}", sub.get_name()), out);
         }
     }
     // Built, so that each command's page lists the global flags too; without the `help`
@@ -33,7 +33,7 @@ fn pages() -> Vec<(String, clap::Command)> {
     let mut cmd = <Cli as clap::CommandFactory>::command().disable_help_subcommand(true);
     cmd.build();
     let mut out = Vec::new();
-    walk(&cmd, "plaudit".to_string(), &mut out);
+    walk(&cmd, "plaudit", &mut out);
     out
 }
 
