@@ -137,7 +137,7 @@ fn the_readmes_scan_options_are_the_commands_options() {
         .take_while(|l| l.starts_with('|'))
         .filter_map(|l| {
             let cell = l.split('|').nth(1)?;
-            cell.split(|c: char| c == '`' || c == ',' || c == ' ')
+            cell.split(['`', ',', ' '])
                 .find(|t| t.starts_with("--"))
                 .map(str::to_string)
         })
