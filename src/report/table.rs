@@ -1,6 +1,7 @@
 //! The terminal table: failing and unknown findings (passing ones with `--show-pass`), worst
 //! first, then the summary line and the coverage gaps. Fits a 120-column terminal.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use comfy_table::{Cell, ColumnConstraint, ContentArrangement, Table, Width, presets};
@@ -37,8 +38,21 @@ fn width(opts: &PrintOptions) -> u16 {
 /// the reason takes the rest of the width. Where rule and resource side by side leave the
 /// reason less than 40 columns, they share one column (rule above resource); where even that
 /// does not fit, each finding is a record.
-fn findings_table(shown: &[&Finding], width: u16, color: bool) -> String {
+fn findings_table(
+    shown: &[&Finding],
+    width: u16,
+    color: bool,
+    names: Option<&BTreeMap<String, super::AccountInfo>>,
+) -> String {
     use super::sanitize as clean;
+    // On a wide terminal the account's name goes under its id and region, to route a
+    // finding at a glance (CSV, JSON, OCSF and HTML always carry it).
+    let name = |id: &str| {
+        names
+            .and_then(|n| n.get(id))
+            .map(|a| format!("\n{}", clean(a.label())))
+            .unwrap_or_default()
+    };
     let rows: Vec<[String; 5]> = shown
         .iter()
         .map(|f| {
@@ -48,7 +62,12 @@ fn findings_table(shown: &[&Finding], width: u16, color: bool) -> String {
                     _ => format!("{}\n{}", f.status, f.severity),
                 },
                 clean(&f.rule_id).into_owned(),
-                format!("{}\n{}", clean(&f.account_id), clean(&f.region)),
+                format!(
+                    "{}\n{}{}",
+                    clean(&f.account_id),
+                    clean(&f.region),
+                    name(&f.account_id)
+                ),
                 clean(&short_resource(&f.resource_id)).into_owned(),
                 clean(&match &f.waiver_id {
                     Some(w) => format!("{} [waived: {w}]", f.reason),
@@ -144,6 +163,22 @@ fn findings_table(shown: &[&Finding], width: u16, color: bool) -> String {
     format!("{t}\n")
 }
 
+/// The findings table with account names where the width allows them side by side with
+/// every other column (the separate layout), else without.
+fn wide_findings_table(shown: &[&Finding], width: u16, color: bool, report: &ScanReport) -> String {
+    if width >= 160 {
+        let t = findings_table(shown, width, color, Some(&report.accounts));
+        if t.lines()
+            .next()
+            .is_some_and(|l| l.chars().count() <= usize::from(width))
+            && t.contains(" RESOURCE ")
+        {
+            return t;
+        }
+    }
+    findings_table(shown, width, color, None)
+}
+
 /// Findings as records, for terminals too narrow for the table: status, severity and rule;
 /// where (account, region, resource); the reason wrapped to the width.
 fn findings_records(shown: &[&Finding], rows: &[[String; 5]], width: usize, color: bool) -> String {
@@ -189,7 +224,7 @@ impl Printer for TablePrinter {
             write!(
                 out,
                 "{}",
-                findings_table(&shown, width(&self.opts), self.opts.color)
+                wide_findings_table(&shown, width(&self.opts), self.opts.color, report)
             )?;
         }
         writeln!(out, "{}", summary_line(report))?;
