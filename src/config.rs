@@ -347,7 +347,8 @@ impl Config {
     /// Numbers outside their range (AWS's, where AWS sets one).
     fn range_problems(&self, lines: &Lines) -> Vec<Problem> {
         let (c, l) = (&self.crawl, &lines.crawl);
-        let n = |v: usize| Some(v as u64);
+        // Values as i128: every setting's type fits, negative page sizes included.
+        let n = |v: usize| Some(v as i128);
         let at = |s: &Option<serde_saphyr::Spanned<serde::de::IgnoredAny>>| {
             s.as_ref().map_or(0, |s| s.referenced.line())
         };
@@ -387,7 +388,7 @@ impl Config {
             (
                 "crawl.call_timeout_seconds",
                 l.line("call_timeout_seconds"),
-                Some(c.call_timeout_seconds),
+                Some(c.call_timeout_seconds.into()),
                 1,
                 3_600,
                 "",
@@ -395,7 +396,7 @@ impl Config {
             (
                 "crawl.page_size",
                 l.line("page_size"),
-                c.page_size.map(|v| v.max(0) as u64),
+                c.page_size.map(i128::from),
                 5,
                 1_000,
                 " (AWS's MaxResults range for the EC2 listings)",
@@ -403,7 +404,7 @@ impl Config {
             (
                 "crawl.deadline_seconds",
                 l.line("deadline_seconds"),
-                c.deadline_seconds,
+                c.deadline_seconds.map(i128::from),
                 1,
                 604_800,
                 " (a week)",
@@ -411,7 +412,7 @@ impl Config {
             (
                 "history.keep_scans",
                 lines.history.line("keep_scans"),
-                self.history.keep_scans.map(|v| v as u64),
+                self.history.keep_scans.map(|v| v as i128),
                 2,
                 1_000_000,
                 " (drift compares two scans)",
@@ -419,7 +420,7 @@ impl Config {
             (
                 "history.keep_days",
                 lines.history.line("keep_days"),
-                self.history.keep_days,
+                self.history.keep_days.map(i128::from),
                 1,
                 36_500,
                 "",
@@ -427,7 +428,7 @@ impl Config {
             (
                 "rule_timeout_seconds",
                 at(&lines.rule_timeout_seconds),
-                self.rule_timeout_seconds,
+                self.rule_timeout_seconds.map(i128::from),
                 1,
                 3_600,
                 "",
@@ -546,7 +547,7 @@ impl Config {
 }
 
 /// A numeric setting's check: key, line, value (if set), lowest, highest, and why.
-type Range = (&'static str, u64, Option<u64>, u64, u64, &'static str);
+type Range = (&'static str, u64, Option<i128>, i128, i128, &'static str);
 
 /// A YAML error as plaudit prints it: the file's name in the snippet (not `<input>`), and
 /// no `error:` of its own (the caller's message already says what failed).
@@ -635,6 +636,13 @@ mod tests {
         }
         let ok = Config::parse("crawl:\n  page_size: 5\n", Path::new("c.yaml")).unwrap();
         assert_eq!(ok.crawl.page_size, Some(5));
+        let err = Config::parse("crawl:\n  page_size: -5\n", Path::new("c.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`crawl.page_size` is -5"),
+            "the value as written: {err}"
+        );
         let none = Config::parse("crawl:\n  page_size: null\n", Path::new("c.yaml")).unwrap();
         assert_eq!(none.crawl.page_size, None);
     }
