@@ -216,6 +216,16 @@ impl RuleSources {
     }
 }
 
+/// A listing's format and destination.
+#[derive(Debug, Args)]
+pub struct ListOutput {
+    #[arg(long, value_enum, default_value_t = crate::output::ListFormat::Table)]
+    pub format: crate::output::ListFormat,
+    /// Write to FILE (atomically) instead of stdout
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
 /// Where the scan history is, for the commands that only read (or prune) it.
 #[derive(Debug, Args)]
 pub struct HistoryFile {

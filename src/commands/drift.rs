@@ -2,7 +2,6 @@
 //! changed, open, unverified) and the PrivateLink graph — as a table, CSV or JSON.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::Result;
 
@@ -25,34 +24,31 @@ pub struct Args {
     to: Option<i64>,
     #[command(flatten)]
     history: crate::cli::HistoryFile,
-    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
-    format: ListFormat,
-    /// Write to FILE (atomically) instead of stdout
-    #[arg(long, short, value_name = "FILE")]
-    output: Option<PathBuf>,
+    #[command(flatten)]
+    out: crate::cli::ListOutput,
 }
 
 impl Run for Args {
     fn run(&self, _: &Context) -> Result<u8> {
         let settings = self.history.settings()?;
         let state = settings.state()?;
-        if let Some(o) = &self.output {
+        if let Some(o) = &self.out.output {
             output::check_outputs(&[("-o", o)], &[("the history (--state)", state)])?;
         }
         let d = Drift::between(&History::open_read_only(state)?, self.from, self.to)?;
-        output::emit(self.output.as_deref(), |out| match self.format {
+        output::emit(self.out.output.as_deref(), |out| match self.out.format {
             ListFormat::Json => json(&d, out),
             ListFormat::Csv => csv(&d, out),
             ListFormat::Table => table(&d, out),
         })?;
-        if self.format != ListFormat::Table || self.output.is_some() {
+        if self.out.format != ListFormat::Table || self.out.output.is_some() {
             eprintln!("{}", d.summary());
         }
         Ok(exit::OK)
     }
 
     fn machine_output(&self) -> bool {
-        self.format != ListFormat::Table
+        self.out.format != ListFormat::Table
     }
 }
 

@@ -21,16 +21,13 @@ pub struct Args {
     /// The inventory to load
     #[arg(long, value_name = "FILE")]
     inventory: PathBuf,
-    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
-    format: ListFormat,
-    /// Write to FILE (atomically) instead of stdout
-    #[arg(long, short, value_name = "FILE")]
-    output: Option<PathBuf>,
+    #[command(flatten)]
+    out: crate::cli::ListOutput,
 }
 
 impl Run for Args {
     fn run(&self, _: &Context) -> Result<u8> {
-        if let Some(o) = &self.output {
+        if let Some(o) = &self.out.output {
             crate::output::check_outputs(&[("-o", o)], &[("--inventory", &self.inventory)])?;
         }
         let inv = inventory::load_file(&self.inventory)?;
@@ -43,10 +40,10 @@ impl Run for Args {
         )?;
         let columns: Vec<String> = stmt.column_names().map(|c| c.to_string()).collect();
         let mut more = false;
-        crate::output::emit(self.output.as_deref(), |out| {
+        crate::output::emit(self.out.output.as_deref(), |out| {
             let mut found = stmt.query([])?;
             let n = columns.len();
-            match self.format {
+            match self.out.format {
                 ListFormat::Table => {
                     let mut shown = Vec::new();
                     while let Some(row) = found.next()? {
@@ -102,7 +99,7 @@ impl Run for Args {
     }
 
     fn machine_output(&self) -> bool {
-        self.format != ListFormat::Table && self.output.is_none()
+        self.out.format != ListFormat::Table && self.out.output.is_none()
     }
 }
 
