@@ -218,8 +218,9 @@ pub async fn collect_region(ctx: &RegionCtx<'_>) -> Region {
 
     let (services, nlb_arns) = provided_services(ctx, services, connections).await;
     region.endpoint_services = services;
-    let (endpoints, mut vpc_ids, mut sg_ids) = consumed_endpoints(&endpoints.unwrap_or_default());
-    region.vpc_endpoints = endpoints;
+    let consumed = consumed_endpoints(&endpoints.unwrap_or_default());
+    let (mut vpc_ids, mut sg_ids) = (consumed.vpc_ids, consumed.sg_ids);
+    region.vpc_endpoints = consumed.endpoints;
 
     // Load balancers behind the services, then the ALBs behind those.
     let (lbs, tgs) = collect_load_balancers(ctx, nlb_arns).await;
@@ -232,9 +233,9 @@ pub async fn collect_region(ctx: &RegionCtx<'_>) -> Region {
     region.load_balancers = lbs;
     region.target_groups = tgs;
 
-    // VPCs, their DNS attributes and subnets; security groups and their rules.
+    // VPCs, the DNS attributes a rule reads, and subnets; security groups with their rules.
     let (vpcs, subnets, groups) = futures::join!(
-        collect_vpcs(ctx, &vpc_ids),
+        collect_vpcs(ctx, &vpc_ids, &consumed.dns_vpc_ids),
         collect_subnets(ctx, &vpc_ids),
         collect_security_groups(ctx, &sg_ids)
     );
@@ -298,25 +299,45 @@ async fn provided_services(
 }
 
 /// The account-region's VPC endpoints, with the VPCs and security groups they use.
-fn consumed_endpoints(
-    endpoints: &[aws_sdk_ec2::types::VpcEndpoint],
-) -> (Vec<VpcEndpoint>, BTreeSet<String>, BTreeSet<String>) {
-    let (mut vpc_ids, mut sg_ids) = (BTreeSet::new(), BTreeSet::new());
-    let mut out = Vec::new();
+struct Consumed {
+    endpoints: Vec<VpcEndpoint>,
+    vpc_ids: BTreeSet<String>,
+    sg_ids: BTreeSet<String>,
+    /// The VPCs whose DNS attributes a rule reads (`vpc-dns-blocks-private-dns`): those of
+    /// interface endpoints with private DNS on.
+    dns_vpc_ids: BTreeSet<String>,
+}
+
+fn consumed_endpoints(endpoints: &[aws_sdk_ec2::types::VpcEndpoint]) -> Consumed {
+    let mut c = Consumed {
+        endpoints: Vec::new(),
+        vpc_ids: BTreeSet::new(),
+        sg_ids: BTreeSet::new(),
+        dns_vpc_ids: BTreeSet::new(),
+    };
     for e in endpoints {
         let Some(ep) = convert::vpc_endpoint(e) else {
             continue;
         };
         if let Some(v) = e.vpc_id() {
-            vpc_ids.insert(v.to_string());
+            c.vpc_ids.insert(v.to_string());
+            if ep.private_dns_enabled && ep.endpoint_type.eq_ignore_ascii_case("interface") {
+                c.dns_vpc_ids.insert(v.to_string());
+            }
         }
-        sg_ids.extend(ep.security_group_ids.iter().cloned());
-        out.push(ep);
+        c.sg_ids.extend(ep.security_group_ids.iter().cloned());
+        c.endpoints.push(ep);
     }
-    (out, vpc_ids, sg_ids)
+    c
 }
 
-async fn collect_vpcs(ctx: &RegionCtx<'_>, ids: &BTreeSet<String>) -> Vec<Vpc> {
+/// The VPCs, with DNS attributes for those in `dns_ids` only (two calls per VPC, and no rule
+/// reads them elsewhere: a load balancer's VPC does not resolve anyone's private DNS).
+async fn collect_vpcs(
+    ctx: &RegionCtx<'_>,
+    ids: &BTreeSet<String>,
+    dns_ids: &BTreeSet<String>,
+) -> Vec<Vpc> {
     if ids.is_empty() {
         return Vec::new();
     }
@@ -340,6 +361,9 @@ async fn collect_vpcs(ctx: &RegionCtx<'_>, ids: &BTreeSet<String>) -> Vec<Vpc> {
         let attr = |name: VpcAttributeName| {
             let id = id.clone();
             async move {
+                if !dns_ids.contains(&id) {
+                    return None;
+                }
                 ctx.one("ec2:DescribeVpcAttribute", || {
                     ec2.describe_vpc_attribute()
                         .vpc_id(id)
@@ -353,7 +377,7 @@ async fn collect_vpcs(ctx: &RegionCtx<'_>, ids: &BTreeSet<String>) -> Vec<Vpc> {
             attr(VpcAttributeName::EnableDnsSupport),
             attr(VpcAttributeName::EnableDnsHostnames)
         );
-        // Unknown attributes are reported as off: the ledger records the gap.
+        // An attribute not read stays unknown (a failed read: the ledger records the gap).
         out.extend(convert::vpc(
             &v,
             support.and_then(|a| a.enable_dns_support().and_then(|b| b.value())),
@@ -388,43 +412,34 @@ async fn collect_security_groups(
     if ids.is_empty() {
         return Vec::new();
     }
-    let groups = ec2_listing!(
+    // The groups carry their rules as IP permissions (DescribeSecurityGroupRules would be
+    // one more request for the same facts).
+    ec2_listing!(
         ctx,
         "ec2:DescribeSecurityGroups",
         describe_security_groups,
         security_groups,
         filter "group-id" = ids.iter().cloned().collect()
-    );
-    let rules = ec2_listing!(
-        ctx,
-        "ec2:DescribeSecurityGroupRules",
-        describe_security_group_rules,
-        security_group_rules,
-        filter "group-id" = ids.iter().cloned().collect()
-    );
-    let (groups, rules) = futures::join!(groups, rules);
-    let mut by_group: BTreeMap<String, Vec<SecurityGroupRule>> = BTreeMap::new();
-    for (g, r) in rules
-        .unwrap_or_default()
-        .iter()
-        .filter_map(convert::security_group_rule)
-    {
-        by_group.entry(g).or_default().push(r);
-    }
-    groups
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|g| {
-            let rules = by_group.remove(g.group_id()?).unwrap_or_default();
-            convert::security_group(g, rules)
-        })
-        .collect()
+    )
+    .await
+    .unwrap_or_default()
+    .iter()
+    .filter_map(convert::security_group)
+    .collect()
 }
 
 /// ELBv2 DescribeLoadBalancers takes at most 20 ARNs per call.
 const LB_ARNS_PER_CALL: usize = 20;
 
-async fn describe_lbs(ctx: &RegionCtx<'_>, arns: &BTreeSet<String>) -> Vec<LoadBalancer> {
+/// The load balancers named; with `details`, their attributes (cross-zone) and listeners too.
+/// Only the load balancers of endpoint services need those: no rule reads an ALB's listeners
+/// or its cross-zone setting (always on at an ALB's load-balancer level, AWS says), so the
+/// ALBs behind an NLB cost one call per 20.
+async fn describe_lbs(
+    ctx: &RegionCtx<'_>,
+    arns: &BTreeSet<String>,
+    details: bool,
+) -> Vec<LoadBalancer> {
     let elb = ctx.elb();
     let mut out = Vec::new();
     let list: Vec<String> = arns.iter().cloned().collect();
@@ -452,6 +467,9 @@ async fn describe_lbs(ctx: &RegionCtx<'_>, arns: &BTreeSet<String>) -> Vec<LoadB
         };
         let built = join_each(lbs.into_iter().map(|lb| async move {
             let arn = lb.load_balancer_arn()?.to_string();
+            if !details {
+                return convert::load_balancer(&lb, None, &[]);
+            }
             let (attrs, listeners) = futures::join!(
                 ctx.one(
                     "elasticloadbalancing:DescribeLoadBalancerAttributes",
@@ -494,7 +512,7 @@ async fn collect_load_balancers(
         return (Vec::new(), Vec::new());
     }
     let elb = ctx.elb();
-    let mut lbs = describe_lbs(ctx, &service_lbs).await;
+    let mut lbs = describe_lbs(ctx, &service_lbs, true).await;
     let mut tgs = Vec::new();
     let mut albs: BTreeSet<String> = BTreeSet::new();
     let groups = join_each(lbs.iter().map(|lb| {
@@ -564,7 +582,7 @@ async fn collect_load_balancers(
     }
     albs.retain(|a| !service_lbs.contains(a));
     if !albs.is_empty() {
-        lbs.extend(describe_lbs(ctx, &albs).await);
+        lbs.extend(describe_lbs(ctx, &albs, false).await);
     }
     (lbs, tgs)
 }
@@ -694,7 +712,6 @@ mod tests {
     use super::*;
     use aws_sdk_ec2::Client as Ec2;
     use aws_sdk_ec2::operation::describe_availability_zones::DescribeAvailabilityZonesOutput;
-    use aws_sdk_ec2::operation::describe_security_group_rules::DescribeSecurityGroupRulesOutput;
     use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
     use aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsOutput;
     use aws_sdk_ec2::operation::describe_vpc_attribute::DescribeVpcAttributeOutput;
@@ -730,6 +747,7 @@ mod tests {
             .service_name("com.amazonaws.vpce.us-east-1.vpce-svc-1")
             .state(t::State::from(state))
             .subnet_ids("subnet-1")
+            .private_dns_enabled(id == "vpce-1")
             .build()
     }
 
@@ -780,8 +798,6 @@ mod tests {
             }),
             mock!(Ec2::describe_security_groups)
                 .then_output(|| DescribeSecurityGroupsOutput::builder().build()),
-            mock!(Ec2::describe_security_group_rules)
-                .then_output(|| DescribeSecurityGroupRulesOutput::builder().build()),
         ]
     }
 
@@ -869,7 +885,7 @@ mod tests {
         );
         assert_eq!(region.subnets.len(), 1);
         assert_eq!(region.vpcs.len(), 1);
-        assert!(region.vpcs[0].enable_dns_support);
+        assert_eq!(region.vpcs[0].enable_dns_support, Some(true));
     }
 
     #[tokio::test]

@@ -118,8 +118,9 @@ pub fn vpc_endpoint(e: &ec2::VpcEndpoint) -> Option<VpcEndpoint> {
     })
 }
 
-/// A VPC, with its DNS attributes as DescribeVpcAttribute answered them (`None`: not read,
-/// reported as off — the ledger records the gap) and its associated CIDR blocks.
+/// A VPC, with its DNS attributes as DescribeVpcAttribute answered them (`None`: not read —
+/// not asked for, or the ledger records the gap; rules treat it as unknown) and its
+/// associated CIDR blocks.
 pub fn vpc(v: &ec2::Vpc, dns_support: Option<bool>, dns_hostnames: Option<bool>) -> Option<Vpc> {
     let associated =
         |state: Option<&str>| state.is_none_or(|s| s == "associated" || s == "associating");
@@ -150,8 +151,8 @@ pub fn vpc(v: &ec2::Vpc, dns_support: Option<bool>, dns_hostnames: Option<bool>)
             })
             .filter_map(|a| a.ipv6_cidr_block().map(str::to_string))
             .collect(),
-        enable_dns_support: dns_support.unwrap_or(false),
-        enable_dns_hostnames: dns_hostnames.unwrap_or(false),
+        enable_dns_support: dns_support,
+        enable_dns_hostnames: dns_hostnames,
         is_default: v.is_default().unwrap_or(false),
     })
 }
@@ -172,44 +173,70 @@ pub fn subnet(s: &ec2::Subnet) -> Option<Subnet> {
     })
 }
 
-/// A security group rule, with its group's id.
-pub fn security_group_rule(r: &ec2::SecurityGroupRule) -> Option<(String, SecurityGroupRule)> {
-    let g = r.group_id()?;
-    let refd = r.referenced_group_info();
-    Some((
-        g.to_string(),
-        SecurityGroupRule {
-            id: r.security_group_rule_id().map(str::to_string),
-            direction: if r.is_egress().unwrap_or(false) {
-                "egress"
-            } else {
-                "ingress"
-            }
-            .into(),
-            protocol: r.ip_protocol().unwrap_or("-1").to_string(),
-            from_port: r.from_port().map(i64::from),
-            to_port: r.to_port().map(i64::from),
-            cidr_ipv4: r.cidr_ipv4().map(str::to_string),
-            cidr_ipv6: r.cidr_ipv6().map(str::to_string),
-            referenced_group_id: refd.and_then(|g| g.group_id()).map(str::to_string),
-            referenced_group_owner: refd.and_then(|g| g.user_id()).map(str::to_string),
-            prefix_list_id: r.prefix_list_id().map(str::to_string),
-            description: r.description().map(str::to_string),
-        },
-    ))
-}
-
-/// A security group with its rules.
-pub fn security_group(
-    g: &ec2::SecurityGroup,
-    rules: Vec<SecurityGroupRule>,
-) -> Option<SecurityGroup> {
+/// A security group with its rules, flattened from DescribeSecurityGroups' IP permissions
+/// (one rule per source or destination, as DescribeSecurityGroupRules would list them: that
+/// call would cost one more request per account-region for the same facts, less the rule ids).
+pub fn security_group(g: &ec2::SecurityGroup) -> Option<SecurityGroup> {
+    let mut rules = Vec::new();
+    for (direction, perms) in [
+        ("ingress", g.ip_permissions()),
+        ("egress", g.ip_permissions_egress()),
+    ] {
+        for p in perms {
+            flatten_permission(direction, p, &mut rules);
+        }
+    }
     Some(SecurityGroup {
         id: g.group_id()?.to_string(),
         name: g.group_name().unwrap_or_default().to_string(),
         vpc_id: g.vpc_id().map(str::to_string),
         rules,
     })
+}
+
+/// One IP permission → one rule per IPv4 range, IPv6 range, prefix list and group it names.
+fn flatten_permission(direction: &str, p: &ec2::IpPermission, out: &mut Vec<SecurityGroupRule>) {
+    let base = SecurityGroupRule {
+        id: None,
+        direction: direction.to_string(),
+        protocol: p.ip_protocol().unwrap_or("-1").to_string(),
+        from_port: p.from_port().map(i64::from),
+        to_port: p.to_port().map(i64::from),
+        ..Default::default()
+    };
+    let with = |f: &dyn Fn(&mut SecurityGroupRule), description: Option<&str>| {
+        let mut r = base.clone();
+        f(&mut r);
+        r.description = description.map(str::to_string);
+        r
+    };
+    for r in p.ip_ranges() {
+        out.push(with(
+            &|x| x.cidr_ipv4 = r.cidr_ip().map(str::to_string),
+            r.description(),
+        ));
+    }
+    for r in p.ipv6_ranges() {
+        out.push(with(
+            &|x| x.cidr_ipv6 = r.cidr_ipv6().map(str::to_string),
+            r.description(),
+        ));
+    }
+    for r in p.prefix_list_ids() {
+        out.push(with(
+            &|x| x.prefix_list_id = r.prefix_list_id().map(str::to_string),
+            r.description(),
+        ));
+    }
+    for r in p.user_id_group_pairs() {
+        out.push(with(
+            &|x| {
+                x.referenced_group_id = r.group_id().map(str::to_string);
+                x.referenced_group_owner = r.user_id().map(str::to_string);
+            },
+            r.description(),
+        ));
+    }
 }
 
 /// A load balancer, with its cross-zone attribute and listeners.

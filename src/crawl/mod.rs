@@ -656,7 +656,7 @@ pub const PREFLIGHT_APIS: [&str; 6] = [
     "ec2:DescribeVpcEndpointServiceConfigurations",
     "ec2:DescribeVpcEndpoints",
     "ec2:DescribeVpcEndpointConnections",
-    "ec2:DescribeSecurityGroupRules",
+    "ec2:DescribeSecurityGroups",
     "elasticloadbalancing:DescribeLoadBalancers",
 ];
 
@@ -727,7 +727,7 @@ async fn probe_account(scan: &Scan, account: &str, region: &str) {
     );
     probe!(
         PREFLIGHT_APIS[4],
-        ec2.describe_security_group_rules().max_results(5).send()
+        ec2.describe_security_groups().max_results(5).send()
     );
     probe!(
         PREFLIGHT_APIS[5],

@@ -214,16 +214,32 @@ pub struct Vpc {
     /// Every IPv6 CIDR associated with the VPC.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ipv6_cidrs: Vec<String>,
-    #[serde(default = "yes")]
-    pub enable_dns_support: bool,
-    #[serde(default)]
-    pub enable_dns_hostnames: bool,
+    /// `enableDnsSupport`. Absent from a file: AWS's default (on). `null`: not read — the
+    /// crawler reads the DNS attributes only of the VPCs a rule looks at (those of interface
+    /// endpoints with private DNS), or the read failed (the ledger says which).
+    #[serde(default = "on")]
+    pub enable_dns_support: Option<bool>,
+    /// `enableDnsHostnames`. Absent from a file: AWS's default for a VPC that is not the
+    /// default VPC (off). `null`: not read, as above.
+    #[serde(default = "off")]
+    pub enable_dns_hostnames: Option<bool>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub is_default: bool,
 }
 
 fn yes() -> bool {
     true
+}
+
+// `Some`, for serde defaults: absent means AWS's default, `null` means unknown.
+#[allow(clippy::unnecessary_wraps)]
+fn on() -> Option<bool> {
+    Some(true)
+}
+
+#[allow(clippy::unnecessary_wraps)]
+fn off() -> Option<bool> {
+    Some(false)
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -254,8 +270,9 @@ pub struct SecurityGroup {
     pub rules: Vec<SecurityGroupRule>,
 }
 
-/// One rule of a security group, flattened to a single source or destination, as
-/// DescribeSecurityGroupRules reports it.
+/// One rule of a security group, flattened to a single source or destination (the crawler
+/// reads it from DescribeSecurityGroups' IP permissions, where `id` is absent; inventories
+/// written before read DescribeSecurityGroupRules, which names each rule).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecurityGroupRule {

@@ -33,7 +33,7 @@ CREATE TABLE availability_zones (
 CREATE TABLE vpcs (
   account_id TEXT NOT NULL, region TEXT NOT NULL,
   vpc_id TEXT NOT NULL, cidr TEXT,
-  enable_dns_support INTEGER NOT NULL, enable_dns_hostnames INTEGER NOT NULL,
+  enable_dns_support INTEGER, enable_dns_hostnames INTEGER, -- NULL: not read
   is_default INTEGER NOT NULL,
   PRIMARY KEY (account_id, region, vpc_id)
 );

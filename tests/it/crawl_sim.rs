@@ -304,7 +304,7 @@ fn transient_faults_change_nothing() {
             Some(1),
         ),
         fault(
-            on(None, None, "DescribeSecurityGroupRules"),
+            on(None, None, "DescribeSecurityGroups"),
             FaultKind::Truncated,
             Some(2),
         ),
@@ -1554,4 +1554,84 @@ fn the_preflight_table_keeps_identifiers_whole() {
             .collect();
         assert!(wide.is_empty(), "at {width}: {wide:?}");
     }
+}
+
+/// The request budget: every call a crawl makes is justified by data a rule reads
+/// (`docs/scaling.md` names the rule for each). On a fixed organisation where every
+/// account-region has a VPC with 3 subnets, an NLB → `alb` target group → ALB chain behind an
+/// endpoint service and 3 interface endpoints, the requests per API are fixed here: a new
+/// call, or one more per resource, fails this test and is a decision to make visibly (update
+/// the table and the page).
+#[test]
+fn requests_per_api_stay_within_the_budget() {
+    let shape = |private_dns: bool| {
+        let mut inv = synth::generate(Shape {
+            accounts: 6,
+            regions: 2,
+            seed: 3,
+            provider_every: 1,
+            endpoints_per_region: 3,
+            consumer_every: 1,
+        });
+        for r in inv.accounts.iter_mut().flat_map(|a| &mut a.regions) {
+            for e in &mut r.vpc_endpoints {
+                e.private_dns_enabled = private_dns;
+            }
+        }
+        inv
+    };
+    let run = |inv: Inventory| {
+        let regions = inv.account_regions();
+        let sim = Sim::start(inv, Options::default(), 2);
+        let dir = tempfile::tempdir().unwrap();
+        let out = plaudit(&sim, dir.path(), &["--no-history"]);
+        expect_exit(&out, 0);
+        let per_action: BTreeMap<String, u64> = sim
+            .stats()
+            .per_action
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("ec2:") || k.starts_with("elasticloadbalancing:"))
+            .filter(|(k, _)| k != "ec2:DescribeRegions")
+            .collect();
+        (regions, per_action)
+    };
+    let (regions, with_dns) = run(shape(true));
+    assert_eq!(regions, 12);
+    // Per account-region: the two listings, the AZ map, the service's connections and
+    // permissions, the NLB (itself, attributes, listeners, target groups, the group's health
+    // and attributes), the ALB (itself only), the VPC, its two DNS attributes (private DNS
+    // is on), subnets, security groups (rules included).
+    let per_region: BTreeMap<&str, u64> = [
+        ("ec2:DescribeVpcEndpointServiceConfigurations", 1),
+        ("ec2:DescribeVpcEndpoints", 1),
+        ("ec2:DescribeAvailabilityZones", 1),
+        ("ec2:DescribeVpcEndpointConnections", 1),
+        ("ec2:DescribeVpcEndpointServicePermissions", 1),
+        ("elasticloadbalancing:DescribeLoadBalancers", 2),
+        ("elasticloadbalancing:DescribeLoadBalancerAttributes", 1),
+        ("elasticloadbalancing:DescribeListeners", 1),
+        ("elasticloadbalancing:DescribeTargetGroups", 1),
+        ("elasticloadbalancing:DescribeTargetHealth", 1),
+        ("elasticloadbalancing:DescribeTargetGroupAttributes", 1),
+        ("ec2:DescribeVpcs", 1),
+        ("ec2:DescribeVpcAttribute", 2),
+        ("ec2:DescribeSubnets", 1),
+        ("ec2:DescribeSecurityGroups", 1),
+    ]
+    .into_iter()
+    .collect();
+    let want: BTreeMap<String, u64> = per_region
+        .iter()
+        .map(|(k, v)| (k.to_string(), v * regions as u64))
+        .collect();
+    assert_eq!(with_dns, want, "requests per API, 12 account-regions");
+    let total: u64 = with_dns.values().sum();
+    assert_eq!(total / regions as u64, 17, "requests per account-region");
+
+    // Without private DNS on any endpoint no rule reads a VPC's DNS attributes: 15.
+    let (_, without_dns) = run(shape(false));
+    let mut want = want;
+    want.remove("ec2:DescribeVpcAttribute");
+    assert_eq!(without_dns, want);
+    assert_eq!(without_dns.values().sum::<u64>() / regions as u64, 15);
 }

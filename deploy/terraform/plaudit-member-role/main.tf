@@ -40,7 +40,6 @@ data "aws_iam_policy_document" "read_only" {
     actions = [
       "ec2:DescribeAvailabilityZones",
       "ec2:DescribeRegions",
-      "ec2:DescribeSecurityGroupRules",
       "ec2:DescribeSecurityGroups",
       "ec2:DescribeSubnets",
       "ec2:DescribeVpcAttribute",

@@ -1243,12 +1243,12 @@ impl Sim {
                 match p.get("Attribute") {
                     Some("enableDnsSupport") => {
                         x.open("enableDnsSupport")
-                            .leaf("value", v.enable_dns_support)
+                            .leaf("value", v.enable_dns_support.unwrap_or(true))
                             .close("enableDnsSupport");
                     }
                     Some("enableDnsHostnames") => {
                         x.open("enableDnsHostnames")
-                            .leaf("value", v.enable_dns_hostnames)
+                            .leaf("value", v.enable_dns_hostnames.unwrap_or(false))
                             .close("enableDnsHostnames");
                     }
                     a => {
@@ -1299,6 +1299,21 @@ impl Sim {
                             .leaf("groupName", &g.name)
                             .opt("vpcId", g.vpc_id.as_ref())
                             .leaf("ownerId", &c.account);
+                        // One IP permission per rule (AWS groups rules of the same protocol
+                        // and ports into one; the flattened rules are the same).
+                        for (tag, egress) in
+                            [("ipPermissions", false), ("ipPermissionsEgress", true)]
+                        {
+                            x.open(tag);
+                            for k in g
+                                .rules
+                                .iter()
+                                .filter(|k| (k.direction == "egress") == egress)
+                            {
+                                ip_permission(&mut x, k);
+                            }
+                            x.close(tag);
+                        }
                     }
                 );
             }
@@ -1531,4 +1546,40 @@ impl Sim {
         }
         Ok(query_ok(&c.action, ELB_NS, c.id, &x.0))
     }
+}
+
+/// One security group rule as an EC2 `IpPermission` item (DescribeSecurityGroups).
+fn ip_permission(x: &mut Xml, k: &plaudit::inventory::SecurityGroupRule) {
+    x.open("item")
+        .leaf("ipProtocol", &k.protocol)
+        .opt("fromPort", k.from_port)
+        .opt("toPort", k.to_port);
+    let list = |x: &mut Xml, tag: &str, leaf: &str, v: Option<&String>| {
+        x.open(tag);
+        if let Some(v) = v {
+            x.open("item")
+                .leaf(leaf, v)
+                .opt("description", k.description.as_ref())
+                .close("item");
+        }
+        x.close(tag);
+    };
+    list(x, "ipRanges", "cidrIp", k.cidr_ipv4.as_ref());
+    list(x, "ipv6Ranges", "cidrIpv6", k.cidr_ipv6.as_ref());
+    list(
+        x,
+        "prefixListIds",
+        "prefixListId",
+        k.prefix_list_id.as_ref(),
+    );
+    x.open("groups");
+    if k.referenced_group_id.is_some() {
+        x.open("item")
+            .opt("groupId", k.referenced_group_id.as_ref())
+            .opt("userId", k.referenced_group_owner.as_ref())
+            .opt("description", k.description.as_ref())
+            .close("item");
+    }
+    x.close("groups");
+    x.close("item");
 }
