@@ -81,7 +81,7 @@ pub enum Command {
         "  3  the scan is incomplete (a coverage gap); wins over 1\n",
         "  130  interrupted (Ctrl-C); nothing was written"
     ))]
-    Scan(commands::scan::Args),
+    Scan(Box<commands::scan::Args>),
     /// List, explain and test rules
     #[command(subcommand, after_help = concat!(
         "Examples:\n",
@@ -153,6 +153,15 @@ pub enum Command {
         "  plaudit man rules list | man -l -"
     ))]
     Man(commands::man::Args),
+    /// Walk the organisation once and list the accounts a scan would select (id, name, state,
+    /// OU path); `--save FILE` keeps the list for `scan --accounts-from FILE --shard K/N`
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  plaudit accounts --config plaudit.yaml\n",
+        "  plaudit accounts --save accounts.json --format csv > accounts.csv\n",
+        "  plaudit scan --accounts-from accounts.json --shard 3/8 --save-inventory s3.json"
+    ))]
+    Accounts(commands::accounts::Args),
     /// Join inventories saved by separate scans (shards) into one, ledgers included
     #[command(after_help = concat!(
         "Example:\n",
@@ -170,7 +179,7 @@ impl Command {
     /// The handler of the command given.
     pub fn handler(&self) -> &dyn Run {
         match self {
-            Command::Scan(c) => c,
+            Command::Scan(c) => c.as_ref(),
             Command::Rules(c) => c,
             Command::Query(c) => c,
             Command::Preflight(c) => c,
@@ -181,6 +190,7 @@ impl Command {
             Command::Completions(c) => c,
             Command::Man(c) => c,
             Command::Merge(c) => c,
+            Command::Accounts(c) => c,
             Command::Schema(c) => c,
         }
     }
@@ -271,6 +281,10 @@ pub struct CrawlArgs {
     /// shard's inventory and join them with `plaudit merge`
     #[arg(long, value_name = "K/N")]
     pub shard: Option<Shard>,
+    /// Crawl the accounts listed in FILE (written by `plaudit accounts --save FILE`) instead
+    /// of walking the organisation: N shards cost Organizations one walk
+    #[arg(long, value_name = "FILE", conflicts_with = "accounts")]
+    pub accounts_from: Option<PathBuf>,
 }
 
 /// `K/N`: the K-th of N shards, 1-based.

@@ -49,6 +49,8 @@ pub struct Settings {
     pub progress: bool,
     /// Shard (index, count), 0-based.
     pub shard: Option<(u32, u32)>,
+    /// The account list to crawl instead of walking the organisation (`--accounts-from`).
+    pub accounts_from: Option<PathBuf>,
 }
 
 impl Settings {
@@ -79,7 +81,7 @@ impl Settings {
         let mut rule_dirs = config.rule_dirs.clone();
         rule_dirs.extend(flags.rule_dirs.iter().cloned());
         let builtin_rules = !(flags.no_builtin_rules || config.no_builtin_rules);
-        let (mut progress, mut shard) = (true, None);
+        let (mut progress, mut shard, mut accounts_from) = (true, None, None);
         if let Some(c) = flags.crawl {
             if !c.regions.is_empty() {
                 config.regions = c.regions.clone();
@@ -96,6 +98,7 @@ impl Settings {
             }
             progress = !c.quiet;
             shard = c.shard.map(|s| (s.index - 1, s.count));
+            accounts_from.clone_from(&c.accounts_from);
         }
         config.state = state.clone();
         config.waivers = waivers.clone();
@@ -110,6 +113,7 @@ impl Settings {
             builtin_rules,
             progress,
             shard,
+            accounts_from,
         }
     }
 
@@ -131,6 +135,7 @@ impl Settings {
             config: self.config.clone(),
             progress: self.progress,
             shard: self.shard,
+            accounts_from: self.accounts_from.clone(),
         }
     }
 
@@ -178,6 +183,7 @@ mod tests {
             quiet: true,
             deadline: Some(9),
             shard: Some(crate::cli::Shard { index: 2, count: 3 }),
+            accounts_from: Some("/f/accounts.json".into()),
         };
         let flags = Flags {
             state: Some(Path::new("/f/h.db")),
@@ -196,6 +202,7 @@ mod tests {
         assert_eq!(o.config.accounts.include, vec!["111111111111"]);
         assert_eq!(o.config.crawl.deadline_seconds, Some(9));
         assert_eq!((o.progress, o.shard), (false, Some((1, 3))));
+        assert_eq!(o.accounts_from.as_deref(), Some(Path::new("/f/accounts.json")));
 
         let s = Settings::from_parts(&Flags::default(), Config::default());
         assert_eq!(s.fail_on, FailOn::Severity(Severity::Info));

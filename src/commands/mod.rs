@@ -5,6 +5,7 @@
 //! Adding a command: a file here that implements [`Run`] for its arguments, and one arm in
 //! [`crate::cli::Command`].
 
+pub mod accounts;
 pub mod completions;
 pub mod drift;
 pub mod export;

@@ -49,6 +49,7 @@ impl Run for Args {
             quiet: true,
             deadline: None,
             shard: self.shard,
+            accounts_from: None,
         };
         let settings = Settings::resolve(&Flags {
             config: self.config.as_deref(),

@@ -23,7 +23,9 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::api::{Gate, Outcome, classify, paginate};
 use crate::config::AccountSelection;
-use crate::inventory::{Account, CoverageStatus, Member, Membership, ORGANIZATION, Organization};
+use crate::inventory::{
+    Account, CoverageStatus, Inventory, Member, Membership, ORGANIZATION, Organization,
+};
 
 const GLOBAL: &str = "*";
 
@@ -166,6 +168,75 @@ impl Sink<'_> {
                     .push(a);
             }
         }
+    }
+}
+
+/// An account list for `scan --accounts-from`: what `plaudit accounts --save` wrote (an
+/// inventory without regions). Refused when it cannot say who belongs to the organisation.
+pub fn read_list(path: &std::path::Path) -> anyhow::Result<Inventory> {
+    let list = crate::inventory::load::load_file(path)?;
+    if list.membership.is_none() {
+        anyhow::bail!(
+            "`{}` holds no organisation membership: write the list with `plaudit accounts --save FILE`",
+            path.display()
+        );
+    }
+    if let Some(at) = list.collected_at {
+        let age = chrono::Utc::now() - at;
+        if age > chrono::Duration::hours(24) {
+            tracing::warn!(
+                "the account list `{}` was made {} hours ago: accounts created or moved since \
+                 are not as the organisation has them now",
+                path.display(),
+                age.num_hours()
+            );
+        }
+    }
+    Ok(list)
+}
+
+/// Discovery from a list made earlier by one walk (`plaudit accounts`): the shard's accounts
+/// are sent to the crawler, the inactive ones kept as skipped, and the outcomes recorded when
+/// the list was made — the organisation's, and the shard's accounts' — go into this scan's
+/// ledger, so a shard's inventory says what a walk of its own would have said.
+pub fn from_list(
+    list: &Inventory,
+    gate: &Gate,
+    shard: Option<(u32, u32)>,
+    tx: &UnboundedSender<Account>,
+) -> Discovery {
+    let mine = |account: &str| {
+        shard
+            .is_none_or(|(index, count)| crate::inventory::merge::shard_of(account, count) == index)
+    };
+    for c in &list.coverage {
+        if c.account_id == ORGANIZATION || mine(&c.account_id) {
+            gate.record(
+                &c.account_id,
+                c.region.as_deref(),
+                &c.api,
+                Outcome {
+                    status: c.status,
+                    error: c.error.clone(),
+                },
+            );
+        }
+    }
+    let mut skipped = Vec::new();
+    for a in list.accounts.iter().filter(|a| mine(&a.id)) {
+        let mut a = a.clone();
+        a.regions.clear();
+        match is_scannable(&a) {
+            Ok(()) => {
+                let _ = tx.unbounded_send(a);
+            }
+            Err(_) => skipped.push(a),
+        }
+    }
+    Discovery {
+        organization: list.organization.clone(),
+        skipped,
+        membership: list.membership.clone().unwrap_or_default(),
     }
 }
 

@@ -73,6 +73,8 @@ pub struct CrawlOptions {
     pub progress: bool,
     /// Crawl only shard (index, count), 0-based: see [`crate::inventory::merge::shard_of`].
     pub shard: Option<(u32, u32)>,
+    /// Take the accounts from this list (`plaudit accounts --save`) instead of discovery.
+    pub accounts_from: Option<std::path::PathBuf>,
 }
 
 /// What every part of a crawl (and a preflight) shares: who scans, the settings, the base
@@ -193,6 +195,13 @@ async fn stop_signal(deadline: Option<Duration>) -> Stop {
 /// the rest is recorded as `timeout` gaps.
 pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
     let started = std::time::Instant::now();
+    // An account list given is read first: a bad file stops the scan before any call.
+    let listed = opts
+        .accounts_from
+        .as_deref()
+        .map(discover::read_list)
+        .transpose()?
+        .map(Arc::new);
     // Ctrl-C is prompt here too: identifying the caller retries a network that does not
     // answer for many seconds.
     let scan = tokio::select! {
@@ -213,7 +222,7 @@ pub async fn crawl(opts: &CrawlOptions) -> Result<Inventory> {
 
     // Phase 1: discovery, and every account it finds.
     let (found, mut stopped) =
-        crawl_accounts(&scan, opts.shard, &progress, &mut stop, started).await;
+        crawl_accounts(&scan, opts.shard, listed, &progress, &mut stop, started).await;
     if let Some(Stop::Interrupted) = stopped {
         if let Some(t) = ticker {
             stop_progress(t).await;
@@ -283,13 +292,28 @@ fn interrupted(gate: &Gate, done: usize, total: usize) -> anyhow::Error {
 async fn crawl_accounts(
     scan: &Arc<Scan>,
     shard: Option<(u32, u32)>,
+    listed: Option<Arc<Inventory>>,
     progress: &Shared<Progress>,
     stop: &mut (impl Future<Output = Stop> + Unpin),
     started: std::time::Instant,
 ) -> (Option<Discovery>, Option<Stop>) {
     let gate = &scan.gate;
     let (tx, mut rx) = futures::channel::mpsc::unbounded::<Account>();
-    let (discovery, cancel_discovery) = discover_apart(scan, shard, tx);
+    let (discovery, cancel_discovery) = match listed {
+        // The list was made once for every shard: no walk here.
+        Some(list) => {
+            let (cancel, _) = tokio::sync::oneshot::channel::<()>();
+            let gate = scan.gate.clone();
+            let found: std::pin::Pin<Box<dyn Future<Output = Discovery> + Send>> =
+                Box::pin(async move { discover::from_list(&list, &gate, shard, &tx) });
+            (found, cancel)
+        }
+        None => {
+            let (found, cancel) = discover_apart(scan, shard, tx);
+            let found: std::pin::Pin<Box<dyn Future<Output = Discovery> + Send>> = Box::pin(found);
+            (found, cancel)
+        }
+    };
     let discovered = std::sync::atomic::AtomicBool::new(false);
     let tasks: Shared<Vec<tokio::task::AbortHandle>> = Arc::default();
     let accounts = {
@@ -527,6 +551,48 @@ fn record_timeouts<'a>(
         }
         accounts.push(a);
     }
+}
+
+/// Discovery alone (`plaudit accounts`): the organisation's selected accounts, its
+/// membership and Organizations' outcomes, as an inventory without regions — the list
+/// `scan --accounts-from` crawls, so that N shards walk the organisation once.
+pub async fn list_accounts(opts: &CrawlOptions) -> Result<Inventory> {
+    let scan = tokio::select! {
+        s = prepare(&opts.config) => s?,
+        () = crate::interrupt::wait() => {
+            return Err(crate::interrupt::Interrupted { accounts_done: 0, accounts: 0, requests: 0 }.into());
+        }
+    };
+    let (tx, rx) = futures::channel::mpsc::unbounded::<Account>();
+    let org = clients::organizations_client(&scan.base);
+    let found = discover::discover(
+        &org,
+        &scan.gate,
+        &scan.who.caller,
+        &scan.cfg.accounts,
+        None,
+        tx,
+    );
+    let listing = async { futures::join!(found, rx.collect::<Vec<Account>>()) };
+    let (discovery, selected) = tokio::select! {
+        r = listing => r,
+        () = crate::interrupt::wait() => {
+            return Err(crate::interrupt::Interrupted { accounts_done: 0, accounts: 0, requests: 0 }.into());
+        }
+    };
+    Ok(assemble(&scan, selected, discovery))
+}
+
+/// [`list_accounts`] on a runtime of its own (for the synchronous command layer).
+pub fn list_accounts_blocking(opts: &CrawlOptions) -> Result<Inventory> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let _guard = crate::interrupt::CrawlGuard::new();
+    let r = rt.block_on(list_accounts(opts));
+    rt.shutdown_background();
+    r
 }
 
 /// The inventory: the accounts crawled (and those discovery skipped, without regions) in

@@ -1635,3 +1635,94 @@ fn requests_per_api_stay_within_the_budget() {
     assert_eq!(without_dns, want);
     assert_eq!(without_dns.values().sum::<u64>() / regions as u64, 15);
 }
+
+/// Organizations requests the simulator has served so far.
+fn org_requests(sim: &Sim) -> u64 {
+    sim.stats()
+        .per_action
+        .iter()
+        .filter(|(k, _)| k.starts_with("organizations:"))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+/// `plaudit accounts --save` walks the organisation once; N shards crawling that list make
+/// no Organizations request at all, and their merged inventory evaluates to the findings
+/// and gaps of one live scan (the suspended account listed once, membership complete).
+#[test]
+fn shards_crawl_one_account_list_and_walk_the_organisation_once() {
+    // No throttling: a retried request would count as a second walk's.
+    let opts = Options {
+        throttling: false,
+        ..small_pages()
+    };
+    let sim = Sim::start(org(), opts, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let live_dir = dir.path().join("live");
+    std::fs::create_dir(&live_dir).unwrap();
+    let out = plaudit(&sim, &live_dir, &["--no-history"]);
+    expect_exit(&out, 0);
+    let one_walk = org_requests(&sim);
+    assert!(one_walk > 0);
+
+    let list = dir.path().join("accounts.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_plaudit"))
+        .args(["accounts", "--format", "csv", "--save"])
+        .arg(&list)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(sim.env())
+        .output()
+        .unwrap();
+    expect_exit(&out, 0);
+    let csv = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(csv.lines().count(), 1 + 9, "{csv}");
+    assert!(
+        csv.lines()
+            .any(|l| l.contains("SUSPENDED") && l.ends_with(",no")),
+        "{csv}"
+    );
+    assert_eq!(org_requests(&sim), 2 * one_walk, "the list is one walk");
+
+    let mut parts = Vec::new();
+    for k in 1..=3 {
+        let d = dir.path().join(format!("s{k}"));
+        std::fs::create_dir(&d).unwrap();
+        let shard = format!("{k}/3");
+        let list = list.to_str().unwrap();
+        let out = plaudit(
+            &sim,
+            &d,
+            &["--no-history", "--shard", &shard, "--accounts-from", list],
+        );
+        expect_exit(&out, 0);
+        parts.push(d.join("inventory.json"));
+    }
+    assert_eq!(
+        org_requests(&sim),
+        2 * one_walk,
+        "shards with a list make no Organizations request"
+    );
+
+    let merged = dir.path().join("merged.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_plaudit"))
+        .arg("merge")
+        .args(&parts)
+        .arg("-o")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    expect_exit(&out, 0);
+    let merged: Inventory =
+        serde_json::from_str(&std::fs::read_to_string(&merged).unwrap()).unwrap();
+    let live = crawled(&live_dir);
+    assert_eq!(merged.accounts.len(), 9);
+    assert_eq!(merged.membership, live.membership);
+    assert_eq!(gaps(&merged), gaps(&live));
+    assert_eq!(count(&merged), count(&live));
+    let merged = aligned(merged, &live);
+    assert_same(
+        &findings_of(&merged, dir.path()),
+        &findings_of(&live, dir.path()),
+    );
+}
