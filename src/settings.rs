@@ -202,7 +202,10 @@ mod tests {
         assert_eq!(o.config.accounts.include, vec!["111111111111"]);
         assert_eq!(o.config.crawl.deadline_seconds, Some(9));
         assert_eq!((o.progress, o.shard), (false, Some((1, 3))));
-        assert_eq!(o.accounts_from.as_deref(), Some(Path::new("/f/accounts.json")));
+        assert_eq!(
+            o.accounts_from.as_deref(),
+            Some(Path::new("/f/accounts.json"))
+        );
 
         let s = Settings::from_parts(&Flags::default(), Config::default());
         assert_eq!(s.fail_on, FailOn::Severity(Severity::Info));
