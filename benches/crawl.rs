@@ -1,7 +1,8 @@
 //! Crawl benchmark: a whole-organisation scan against the simulated AWS (`tests/it/sim`), compared
 //! with the physical lower bound of any crawl of the same organisation.
 //!
-//!     cargo bench --bench crawl -- [ACCOUNTS] [REGIONS] [LATENCY_MS]    # default 1000 17 50
+//!     cargo bench --bench crawl                                   # 1,000 and 10,000 accounts x 17 regions
+//!     cargo bench --bench crawl -- [ACCOUNTS[,ACCOUNTS…]] [REGIONS] [LATENCY_MS]
 //!
 //! Environment: `CRAWL_BENCH_RUNS=N` repeats it (median and range of the ratios),
 //! `CRAWL_BENCH_WRAP` runs the scan under a profiler, `CRAWL_BENCH_LOG` shows its logs,
@@ -10,7 +11,9 @@
 //! The organisation comes from the synthetic organisation generator (`tests/it/synth.rs`) (seed 1): every account has its own AZ name →
 //! ID rotation; one account-region in 4 has a VPC with 2 interface endpoints, one in 20
 //! provides an endpoint service behind an NLB → ALB chain. The simulator answers every call
-//! after the given latency, enforces AWS's token buckets (EC2 100 burst + 20/s per account,
+//! after a realistic latency as a scanner in us-east-1 sees it (the round trip to the
+//! region, `sim::REGION_RTT_MS`, plus 15–45 ms of service time; Organizations and STS from
+//! us-east-1) — or a fixed LATENCY_MS when given — and enforces AWS's token buckets (EC2 100 burst + 20/s per account,
 //! region and action; ELBv2 40 + 10/s per account and region; Organizations per API: the OU
 //! walk 5/s, ListAccounts and tags 8/s) and pages
 //! as AWS does (Organizations 20 per page).
@@ -54,13 +57,24 @@ fn usage(who: libc::c_int) -> (f64, f64) {
 }
 
 fn main() {
-    let args: Vec<u64> = std::env::args()
+    // Arguments: account counts (comma-separated), regions, and a fixed latency in ms (the
+    // realistic per-region latency when absent). `cargo bench` adds `--bench`: skipped.
+    let args: Vec<String> = std::env::args()
         .skip(1)
-        .filter_map(|a| a.parse().ok())
+        .filter(|a| !a.starts_with('-'))
         .collect();
-    let accounts = args.first().copied().unwrap_or(1000) as usize;
-    let regions = args.get(1).copied().unwrap_or(17) as usize;
-    let latency = Duration::from_millis(args.get(2).copied().unwrap_or(50));
+    let sizes: Vec<usize> = args
+        .first()
+        .map(|a| a.split(',').filter_map(|n| n.parse().ok()).collect())
+        .filter(|v: &Vec<usize>| !v.is_empty())
+        .unwrap_or_else(|| vec![1000, 10_000]);
+    let regions: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(17);
+    let latency = match args.get(2).and_then(|a| a.parse::<u64>().ok()) {
+        Some(ms) => Latency::Fixed(Duration::from_millis(ms)),
+        None => Latency::Regional {
+            service: (Duration::from_millis(15), Duration::from_millis(45)),
+        },
+    };
     let sim_threads = std::env::var("SIM_THREADS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -73,41 +87,75 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1)
         .max(1);
-    let mut scan = Vec::new();
-    let mut crawl = Vec::new();
-    for i in 0..runs {
-        if runs > 1 {
-            println!("run {} of {runs}", i + 1);
-        }
-        let (s, c) = run(accounts, regions, latency, sim_threads);
-        scan.push(s);
-        crawl.extend(c);
-    }
-    if runs > 1 {
-        let show = |v: &mut Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            match (v.first(), v.last()) {
-                (Some(lo), Some(hi)) => {
-                    format!("median {:.2} (range {lo:.2}-{hi:.2})", v[v.len() / 2])
-                }
-                _ => "-".to_string(),
+    for accounts in sizes {
+        let mut results = Vec::new();
+        for i in 0..runs {
+            if runs > 1 {
+                println!("run {} of {runs}", i + 1);
             }
-        };
-        println!(
-            "over {runs} runs: ratio to the bound, whole scan {}; crawl alone {}",
-            show(&mut scan),
-            show(&mut crawl)
-        );
+            results.push(run(accounts, regions, latency, sim_threads));
+        }
+        if runs > 1 {
+            summarise(accounts, &results);
+        }
     }
 }
 
-/// One measurement; returns the ratio to the bound of the whole scan and of the crawl alone.
-fn run(
-    accounts: usize,
-    regions: usize,
-    latency: Duration,
-    sim_threads: usize,
-) -> (f64, Option<f64>) {
+/// The figures of one run.
+struct Figures {
+    ratio: f64,
+    crawl_ratio: Option<f64>,
+    wall: f64,
+    bound: f64,
+    requests: f64,
+    retries: f64,
+    throttled: f64,
+    cpu_us_per_request: f64,
+    rss_mib: f64,
+    lost: f64,
+}
+
+/// Median and range of each figure over the runs.
+fn summarise(accounts: usize, results: &[Figures]) {
+    let show = |f: &dyn Fn(&Figures) -> f64, digits: usize| {
+        let mut v: Vec<f64> = results.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        format!(
+            "median {:.digits$} (range {:.digits$}-{:.digits$})",
+            v[v.len() / 2],
+            v[0],
+            v[v.len() - 1]
+        )
+    };
+    println!("over {} runs, {accounts} accounts:", results.len());
+    println!("  ratio to the bound           {}", show(&|r| r.ratio, 2));
+    if results.iter().all(|r| r.crawl_ratio.is_some()) {
+        println!(
+            "  crawl alone, ratio          {}",
+            show(&|r| r.crawl_ratio.unwrap_or(0.0), 2)
+        );
+    }
+    println!("  wall time (s)                {}", show(&|r| r.wall, 1));
+    println!("  lower bound (s)              {}", show(&|r| r.bound, 1));
+    println!(
+        "  requests                     {}",
+        show(&|r| r.requests, 0)
+    );
+    println!("  retries                      {}", show(&|r| r.retries, 0));
+    println!(
+        "  throttling errors            {}",
+        show(&|r| r.throttled, 0)
+    );
+    println!(
+        "  scan CPU per request (us)    {}",
+        show(&|r| r.cpu_us_per_request, 0)
+    );
+    println!("  scan peak RSS (MiB)          {}", show(&|r| r.rss_mib, 0));
+    println!("  account-regions lost         {}", show(&|r| r.lost, 0));
+}
+
+/// One measurement.
+fn run(accounts: usize, regions: usize, latency: Latency, sim_threads: usize) -> Figures {
     let inv = synth::generate(Shape {
         accounts,
         regions,
@@ -120,7 +168,7 @@ fn run(
     let sim = Sim::start(
         inv,
         Options {
-            latency: Latency::Fixed(latency),
+            latency,
             ..Default::default()
         },
         sim_threads,
@@ -212,10 +260,11 @@ fn run(
     let s = sim.stats();
     let b = sim.lower_bound();
 
-    println!(
-        "crawl of {accounts} accounts x {regions} regions at {} ms latency",
-        latency.as_millis()
-    );
+    let latency = match latency {
+        Latency::Fixed(d) => format!("{} ms latency", d.as_millis()),
+        _ => "realistic per-region latency".to_string(),
+    };
+    println!("crawl of {accounts} accounts x {regions} regions at {latency}");
     println!(
         "  account-regions inventoried  {} of {expected}",
         got.account_regions()
@@ -281,5 +330,16 @@ fn run(
         .map(|(k, v)| format!("{k} {v}"))
         .collect();
     println!("  requests by action           {}", top.join(", "));
-    (wall / b.seconds, crawled.map(|c| c / b.seconds))
+    Figures {
+        ratio: wall / b.seconds,
+        crawl_ratio: crawled.map(|c| c / b.seconds),
+        wall,
+        bound: b.seconds,
+        requests: s.requests as f64,
+        retries: s.retries as f64,
+        throttled: s.throttled as f64,
+        cpu_us_per_request: cpu * 1e6 / s.requests.max(1) as f64,
+        rss_mib: rss,
+        lost: expected.saturating_sub(got.account_regions()) as f64,
+    }
 }

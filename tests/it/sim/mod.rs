@@ -44,22 +44,65 @@ pub enum Latency {
     Fixed(Duration),
     /// Uniform between the two.
     Uniform(Duration, Duration),
+    /// As a scanner in `us-east-1` sees AWS: the round trip to each region's endpoint
+    /// ([`REGION_RTT_MS`]) plus the service's own time, uniform between the two bounds
+    /// (jitter). Organizations and STS are answered from `us-east-1`.
+    Regional {
+        service: (Duration, Duration),
+    },
+}
+
+/// Round-trip times in ms from `us-east-1` to each region's endpoints, rounded, from public
+/// inter-region measurements (the median ping between EC2 instances per region pair, as
+/// published by cloudping.co-style dashboards and AWS Network Manager's infrastructure
+/// performance pages, 2024–2026). A request on a kept-alive HTTPS connection costs about one
+/// round trip plus the service's time. A region missing here costs 100 ms.
+pub const REGION_RTT_MS: [(&str, u64); 17] = [
+    ("us-east-1", 2),
+    ("us-east-2", 12),
+    ("ca-central-1", 16),
+    ("us-west-1", 62),
+    ("us-west-2", 67),
+    ("eu-west-1", 68),
+    ("eu-west-2", 76),
+    ("eu-west-3", 80),
+    ("eu-central-1", 90),
+    ("eu-north-1", 105),
+    ("sa-east-1", 115),
+    ("ap-northeast-1", 145),
+    ("ap-northeast-3", 150),
+    ("ap-northeast-2", 175),
+    ("ap-south-1", 190),
+    ("ap-southeast-2", 200),
+    ("ap-southeast-1", 215),
+];
+
+fn region_rtt(region: &str) -> Duration {
+    let ms = REGION_RTT_MS
+        .iter()
+        .find(|(r, _)| *r == region)
+        .map_or(100, |(_, ms)| *ms);
+    Duration::from_millis(ms)
 }
 
 impl Latency {
-    fn min(self) -> Duration {
+    /// The least a request to `region` can take.
+    fn min(self, region: &str) -> Duration {
         match self {
             Latency::Fixed(d) | Latency::Uniform(d, _) => d,
+            Latency::Regional { service } => region_rtt(region) + service.0,
         }
     }
-    fn draw(self, n: u64) -> Duration {
+    fn draw(self, n: u64, region: &str) -> Duration {
+        let uniform = |lo: Duration, hi: Duration| {
+            let span = hi.saturating_sub(lo).as_micros() as u64;
+            let x = n.wrapping_mul(0x9e3779b97f4a7c15) >> 11;
+            lo + Duration::from_micros(if span == 0 { 0 } else { x % span })
+        };
         match self {
             Latency::Fixed(d) => d,
-            Latency::Uniform(lo, hi) => {
-                let span = hi.saturating_sub(lo).as_micros() as u64;
-                let x = n.wrapping_mul(0x9e3779b97f4a7c15) >> 11;
-                lo + Duration::from_micros(if span == 0 { 0 } else { x % span })
-            }
+            Latency::Uniform(lo, hi) => uniform(lo, hi),
+            Latency::Regional { service } => region_rtt(region) + uniform(service.0, service.1),
         }
     }
 }
@@ -424,8 +467,7 @@ impl Sim {
     /// The lower bound of a crawl of the whole organisation (every account, every region in
     /// the inventory, regions found with DescribeRegions), from the requests served so far.
     pub fn lower_bound(&self) -> Bound {
-        let chain = self.chain();
-        let chain_seconds = chain as f64 * self.opts.latency.min().as_secs_f64();
+        let (chain, chain_seconds) = self.chain();
         let bucket = self
             .stats()
             .busiest_bucket
@@ -442,8 +484,10 @@ impl Sim {
     /// leading to it, its page of ListAccountsForParent), then AssumeRole, DescribeRegions, and
     /// its slowest region: the longest of its listings' page chains and what depends on them
     /// (endpoints → VPCs → DNS attributes; services → load balancers → target groups → health
-    /// → the ALBs behind → their listeners).
-    fn chain(&self) -> u64 {
+    /// → the ALBs behind). Gives the chain's requests and its seconds: the discovery steps
+    /// and AssumeRole at `us-east-1`'s latency (Organizations and STS), DescribeRegions at the
+    /// home region's (`us-east-1`), the region's steps at that region's.
+    fn chain(&self) -> (u64, f64) {
         let m = &self.model;
         let page = |n: usize, cap: usize| n.div_ceil(cap.max(1)).max(1) as u64;
         let pos = |i: usize, cap: usize| (i / cap.max(1) + 1) as u64;
@@ -460,14 +504,17 @@ impl Sim {
                 stack.push(c.clone());
             }
         }
-        let mut longest = 0;
+        let lat = |region: &str| self.opts.latency.min(region).as_secs_f64();
+        let home = lat("us-east-1");
+        let mut longest = (0, 0.0);
         for (parent, accts) in &m.members {
             for (i, &ai) in accts.iter().enumerate() {
                 let a = m.account(ai);
                 if !matches!(a.status.to_ascii_uppercase().as_str(), "ACTIVE" | "") {
                     continue;
                 }
-                let found = reach[parent] + pos(i, ocap);
+                // discovery, AssumeRole, DescribeRegions
+                let before = reach[parent] + pos(i, ocap) + 2;
                 let region = a
                     .regions
                     .iter()
@@ -475,17 +522,23 @@ impl Sim {
                         let eps = page(r.vpc_endpoints.len(), cap)
                             + if r.vpc_endpoints.is_empty() { 0 } else { 2 };
                         let albs = r.load_balancers.iter().any(|l| l.lb_type == "application");
+                        // services → load balancers → target groups → health → the ALBs
+                        // behind; then the VPCs, subnets and groups of them all
                         let svcs = page(r.endpoint_services.len(), cap)
                             + if r.endpoint_services.is_empty() {
                                 0
                             } else {
                                 3 + if albs { 2 } else { 0 }
                             };
-                        eps.max(svcs).max(1)
+                        let steps = eps.max(svcs).max(1);
+                        (steps, steps as f64 * lat(&r.name))
                     })
-                    .max()
-                    .unwrap_or(0);
-                longest = longest.max(found + 2 + region);
+                    .max_by(|x, y| x.1.total_cmp(&y.1))
+                    .unwrap_or((0, 0.0));
+                let total = (before + region.0, before as f64 * home + region.1);
+                if total.1 > longest.1 {
+                    longest = total;
+                }
             }
         }
         longest
@@ -563,8 +616,6 @@ impl http::Handler for Sim {
         {
             self.retries.fetch_add(1, Ordering::Relaxed);
         }
-        tokio::time::sleep(self.opts.latency.draw(id)).await;
-
         // Credential=AKID/date/region/service/aws4_request
         let scope = req
             .header("authorization")
@@ -583,6 +634,12 @@ impl http::Handler for Sim {
         }
         let account = scope[0][4..16].to_string();
         let (region, service) = (scope[2].clone(), scope[3].clone());
+        // Organizations and STS answer from us-east-1 whatever the signing region says.
+        let served_from = match service.as_str() {
+            "organizations" | "sts" => "us-east-1",
+            _ => region.as_str(),
+        };
+        tokio::time::sleep(self.opts.latency.draw(id, served_from)).await;
         let params = Params::parse(&req.body);
         let action = if service == "organizations" {
             req.header("x-amz-target")
