@@ -28,6 +28,8 @@ static SCAN: Mutex<Option<(PathBuf, i64)>> = Mutex::new(None);
 static CRAWLING: AtomicBool = AtomicBool::new(false);
 static NOTIFY: Notify = Notify::const_new();
 static TEMP_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// The rules' temporary databases (a copy of the inventory): removed on the way out too.
+pub(crate) static STORE_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 /// The crawl was cancelled by Ctrl-C or SIGTERM.
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +114,13 @@ fn on_signal() {
         return;
     }
     let removed = remove_temp_files();
+    for p in STORE_FILES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .drain(..)
+    {
+        let _ = std::fs::remove_file(p);
+    }
     let recorded = mark_scan_interrupted();
     eprintln!(
         "\ninterrupted ({}){}{}",
@@ -205,6 +214,23 @@ pub fn register_temp(path: PathBuf) {
 /// Forgets a temporary file (renamed into place, or removed).
 pub fn forget_temp(path: &std::path::Path) {
     TEMP_FILES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|p| p != path);
+}
+
+/// Registers a temporary database, to be removed if the process is interrupted (it holds a
+/// copy of the inventory: never left behind).
+pub fn register_store_file(path: PathBuf) {
+    STORE_FILES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(path);
+}
+
+/// Forgets a temporary database (removed by its owner).
+pub fn forget_store_file(path: &std::path::Path) {
+    STORE_FILES
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .retain(|p| p != path);

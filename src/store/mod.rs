@@ -60,7 +60,32 @@ pub struct Store {
     budget: Arc<Budget>,
     /// The database file (removed when the last connection to it is dropped); `None` for a
     /// database in memory.
-    file: Option<Arc<tempfile::TempPath>>,
+    file: Option<Arc<DbFile>>,
+}
+
+/// A temporary database file: removed when dropped, and by the signal handler if the
+/// process is interrupted first (it is a copy of the inventory).
+#[derive(Debug)]
+struct DbFile(tempfile::TempPath);
+
+impl DbFile {
+    fn new(path: tempfile::TempPath) -> DbFile {
+        crate::interrupt::register_store_file(path.to_path_buf());
+        DbFile(path)
+    }
+}
+
+impl std::ops::Deref for DbFile {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for DbFile {
+    fn drop(&mut self) {
+        crate::interrupt::forget_store_file(&self.0);
+    }
 }
 
 /// When the statement running on a connection must stop: a deadline in milliseconds since
@@ -176,7 +201,7 @@ impl Store {
     pub fn load(inv: &Inventory) -> Result<Store, StoreError> {
         let t = Instant::now();
         let (mut conn, file) = match open_file() {
-            Some((c, p)) => (c, Some(Arc::new(p))),
+            Some((c, p)) => (c, Some(Arc::new(DbFile::new(p)))),
             None => (open_memory()?, None),
         };
         // Indexes are built once the rows are in: faster than keeping them up to date row by
@@ -220,7 +245,7 @@ impl Store {
             Some(path) => {
                 use rusqlite::OpenFlags;
                 let c = Connection::open_with_flags(
-                    path.as_ref() as &std::path::Path,
+                    &***path,
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 tune(&c, 65_536)?;
@@ -991,6 +1016,13 @@ mod tests {
     fn threads_share_one_database_file_removed_with_the_last_connection() {
         let s = store(r#"{"schema_version":1,"accounts":[{"id":"1"},{"id":"2"}]}"#);
         let path = s.file.as_deref().expect("a database file").to_path_buf();
+        assert!(
+            crate::interrupt::STORE_FILES
+                .lock()
+                .unwrap()
+                .contains(&path),
+            "registered for removal on Ctrl-C"
+        );
         assert!(path.exists());
         let other = s.duplicate().unwrap();
         assert_eq!(
@@ -1006,6 +1038,12 @@ mod tests {
         assert!(other.conn().execute_batch("DELETE FROM accounts").is_err());
         drop(other);
         assert!(!path.exists(), "the temporary database is removed");
+        assert!(
+            !crate::interrupt::STORE_FILES
+                .lock()
+                .unwrap()
+                .contains(&path)
+        );
     }
 
     #[test]

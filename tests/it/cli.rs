@@ -1300,7 +1300,11 @@ fn sigterm_removes_the_output_and_marks_the_scan_interrupted() {
     let state = dir.path().join("history.db");
     let out_file = dir.path().join("out").join("report.json");
     std::fs::create_dir(dir.path().join("out")).unwrap();
+    // Its own temporary directory: the rules' database (a copy of the inventory) must go too.
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
     let child = Std::new(assert_cmd::cargo::cargo_bin("plaudit"))
+        .env("TMPDIR", &tmp)
         .args(["scan", "--format", "json", "--state"])
         .arg(&state)
         .arg("--inventory")
@@ -1332,6 +1336,11 @@ fn sigterm_removes_the_output_and_marks_the_scan_interrupted() {
     assert!(err.contains("SIGTERM"), "{err}");
     let left: Vec<_> = std::fs::read_dir(dir.path().join("out")).unwrap().collect();
     assert!(left.is_empty(), "nothing is left behind: {left:?}");
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "no temporary database is left behind: {left:?}"
+    );
     let (_, hist, _) = stdout_of(
         plaudit()
             .args(["history", "--format", "json", "--state"])
