@@ -585,10 +585,7 @@ pub async fn list_accounts(opts: &CrawlOptions) -> Result<Inventory> {
 
 /// [`list_accounts`] on a runtime of its own (for the synchronous command layer).
 pub fn list_accounts_blocking(opts: &CrawlOptions) -> Result<Inventory> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let rt = runtime()?;
     let _guard = crate::interrupt::CrawlGuard::new();
     let r = rt.block_on(list_accounts(opts));
     rt.shutdown_background();
@@ -803,19 +800,20 @@ async fn probe_account(scan: &Scan, account: &str, region: &str) {
 
 /// Builds a runtime and runs a preflight (for the synchronous command layer).
 pub fn preflight_blocking(opts: &CrawlOptions) -> Result<Vec<crate::inventory::CoverageEntry>> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    runtime()?.block_on(preflight(opts))
+}
+
+/// The runtime a synchronous command runs the crawler's async work on.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")?;
-    rt.block_on(preflight(opts))
+        .context("starting the async runtime")
 }
 
 /// Builds a runtime and crawls (for the synchronous command layer).
 pub fn crawl_blocking(opts: &CrawlOptions) -> Result<Inventory> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let rt = runtime()?;
     let _guard = crate::interrupt::CrawlGuard::new();
     let r = rt.block_on(crawl(opts));
     // Connections still open after a deadline or Ctrl-C are not worth waiting for.

@@ -61,6 +61,22 @@ fn strings(v: &Value) -> BTreeSet<String> {
         .collect()
 }
 
+/// cfn-lint finds nothing in the template.
+fn assert_cfn_lint_passes(path: &Path) {
+    let cfn_lint = python().with_file_name("cfn-lint");
+    let out = Command::new(cfn_lint)
+        .args(["--format", "parseable"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cfn-lint:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn cloudformation_template_grants_exactly_the_policy_and_passes_cfn_lint() {
     let path = root().join("deploy/cloudformation/plaudit-member-role.yaml");
@@ -80,18 +96,7 @@ fn cloudformation_template_grants_exactly_the_policy_and_passes_cfn_lint() {
     ] {
         assert!(t["Parameters"][p].is_object(), "parameter {p}");
     }
-    let cfn_lint = python().with_file_name("cfn-lint");
-    let out = Command::new(cfn_lint)
-        .args(["--format", "parseable"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "cfn-lint:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_cfn_lint_passes(&path);
 }
 
 #[test]
@@ -282,18 +287,7 @@ fn kubernetes_manifests_validate_and_crawl_one_account_list_in_shards() {
 #[test]
 fn batch_template_passes_cfn_lint_and_runs_list_crawl_evaluate_in_order() {
     let path = root().join("deploy/cloudformation/plaudit-batch.yaml");
-    let cfn_lint = python().with_file_name("cfn-lint");
-    let out = Command::new(cfn_lint)
-        .args(["--format", "parseable"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "cfn-lint:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_cfn_lint_passes(&path);
     let t: Value = serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let res = &t["Resources"];
     // The state machine's definition, with `${…}` given placeholder values, is JSON whose
