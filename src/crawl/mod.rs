@@ -563,6 +563,17 @@ pub async fn list_accounts(opts: &CrawlOptions) -> Result<Inventory> {
             return Err(crate::interrupt::Interrupted { accounts_done: 0, accounts: 0, requests: 0 }.into());
         }
     };
+    let (discovery, selected) = tokio::select! {
+        r = discover_all(&scan, None) => r,
+        () = crate::interrupt::wait() => {
+            return Err(crate::interrupt::Interrupted { accounts_done: 0, accounts: 0, requests: 0 }.into());
+        }
+    };
+    Ok(assemble(&scan, selected, discovery))
+}
+
+/// Discovery to the end, without crawling: what it found and the accounts it selected.
+async fn discover_all(scan: &Scan, shard: Option<(u32, u32)>) -> (Discovery, Vec<Account>) {
     let (tx, rx) = futures::channel::mpsc::unbounded::<Account>();
     let org = clients::organizations_client(&scan.base);
     let found = discover::discover(
@@ -570,17 +581,10 @@ pub async fn list_accounts(opts: &CrawlOptions) -> Result<Inventory> {
         &scan.gate,
         &scan.who.caller,
         &scan.cfg.accounts,
-        None,
+        shard,
         tx,
     );
-    let listing = async { futures::join!(found, rx.collect::<Vec<Account>>()) };
-    let (discovery, selected) = tokio::select! {
-        r = listing => r,
-        () = crate::interrupt::wait() => {
-            return Err(crate::interrupt::Interrupted { accounts_done: 0, accounts: 0, requests: 0 }.into());
-        }
-    };
-    Ok(assemble(&scan, selected, discovery))
+    futures::join!(found, rx.collect::<Vec<Account>>())
 }
 
 /// [`list_accounts`] on a runtime of its own (for the synchronous command layer).
@@ -728,17 +732,7 @@ pub const PREFLIGHT_APIS: [&str; 6] = [
 /// permission matrix.
 pub async fn preflight(opts: &CrawlOptions) -> Result<Vec<crate::inventory::CoverageEntry>> {
     let scan = prepare(&opts.config).await?;
-    let (tx, rx) = futures::channel::mpsc::unbounded::<Account>();
-    let org = clients::organizations_client(&scan.base);
-    let found = discover::discover(
-        &org,
-        &scan.gate,
-        &scan.who.caller,
-        &scan.cfg.accounts,
-        opts.shard,
-        tx,
-    );
-    let (_, selected) = futures::join!(found, rx.collect::<Vec<Account>>());
+    let (_, selected) = discover_all(&scan, opts.shard).await;
     let region = scan
         .cfg
         .regions
