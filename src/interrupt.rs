@@ -4,7 +4,9 @@
 //! output being written, marks the scan being recorded as interrupted in the history, says so
 //! and exits at once. A second signal always exits at once. Either way no half-written output
 //! is left behind: outputs go to a temporary file that is renamed into place only when
-//! complete, and temporary files are registered here so they can be removed on the way out.
+//! complete, and temporary files (outputs, the rules' database) are made and registered here
+//! in one step, so the handler removes every one of them; once it has begun to exit, no new
+//! one is made and work cut short by the signal stops before printing or recording anything.
 //! The exit code is 130 after SIGINT and 143 after SIGTERM (128 + the signal, as shells report
 //! it).
 
@@ -27,9 +29,82 @@ static LAST: AtomicU8 = AtomicU8::new(0);
 static SCAN: Mutex<Option<(PathBuf, i64)>> = Mutex::new(None);
 static CRAWLING: AtomicBool = AtomicBool::new(false);
 static NOTIFY: Notify = Notify::const_new();
-static TEMP_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-/// The rules' temporary databases (a copy of the inventory): removed on the way out too.
-pub(crate) static STORE_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// The temporary files to remove on the way out.
+static TEMPS: Temps = Temps::new();
+
+/// What a temporary file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Temp {
+    /// An output being written (renamed into place when complete).
+    Output,
+    /// The rules' database: a copy of the inventory, never left behind.
+    Database,
+}
+
+/// Temporary files to remove if the process is interrupted.
+struct Temps(Mutex<TempsInner>);
+
+struct TempsInner {
+    /// Set by the signal handler before it removes the files and exits: no new temporary file
+    /// may be made after that (it would be left behind).
+    closing: bool,
+    files: Vec<(Temp, PathBuf)>,
+}
+
+impl Temps {
+    const fn new() -> Temps {
+        Temps(Mutex::new(TempsInner {
+            closing: false,
+            files: Vec::new(),
+        }))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, TempsInner> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes and registers a file in one step; `None` once closing (nothing made).
+    fn create<T>(
+        &self,
+        kind: Temp,
+        make: impl FnOnce() -> std::io::Result<T>,
+        path_of: impl FnOnce(&T) -> &std::path::Path,
+    ) -> Option<std::io::Result<T>> {
+        let mut inner = self.lock();
+        if inner.closing {
+            return None;
+        }
+        Some(make().inspect(|made| inner.files.push((kind, path_of(made).to_path_buf()))))
+    }
+
+    fn closing(&self) -> bool {
+        self.lock().closing
+    }
+
+    fn forget(&self, path: &std::path::Path) {
+        self.lock().files.retain(|(_, p)| p != path);
+    }
+
+    #[cfg(test)]
+    fn is_registered(&self, kind: Temp, path: &std::path::Path) -> bool {
+        self.lock()
+            .files
+            .iter()
+            .any(|(k, p)| *k == kind && p == path)
+    }
+
+    /// Refuses new files, removes the registered ones; returns how many outputs it removed.
+    fn close(&self) -> usize {
+        let mut inner = self.lock();
+        inner.closing = true;
+        let mut outputs = 0;
+        for (kind, p) in inner.files.drain(..) {
+            let removed = std::fs::remove_file(p).is_ok();
+            outputs += usize::from(removed && kind == Temp::Output);
+        }
+        outputs
+    }
+}
 
 /// The crawl was cancelled by Ctrl-C or SIGTERM.
 #[derive(Debug, thiserror::Error)]
@@ -104,8 +179,9 @@ pub fn install() {
 }
 
 fn on_signal() {
-    let n = SIGNALS.fetch_add(1, Ordering::SeqCst) + 1;
-    if n == 1 && CRAWLING.load(Ordering::SeqCst) {
+    let first = SIGNALS.load(Ordering::SeqCst) == 0;
+    if first && CRAWLING.load(Ordering::SeqCst) {
+        SIGNALS.fetch_add(1, Ordering::SeqCst);
         eprintln!(
             "\n{}: stopping the crawl (again to quit at once)…",
             signal_name()
@@ -113,14 +189,10 @@ fn on_signal() {
         NOTIFY.notify_waiters();
         return;
     }
+    // Temporary files are removed, and new ones refused, before the signal is made known:
+    // work that stops on it (a rule's query) must not get to write an output after this.
     let removed = remove_temp_files();
-    for p in STORE_FILES
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .drain(..)
-    {
-        let _ = std::fs::remove_file(p);
-    }
+    SIGNALS.fetch_add(1, Ordering::SeqCst);
     let recorded = mark_scan_interrupted();
     eprintln!(
         "\ninterrupted ({}){}{}",
@@ -203,47 +275,101 @@ impl Drop for CrawlGuard {
     }
 }
 
-/// Registers a temporary output file, to be removed if the process is interrupted.
-pub fn register_temp(path: PathBuf) {
-    TEMP_FILES
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(path);
-}
-
-/// Forgets a temporary file (renamed into place, or removed).
-pub fn forget_temp(path: &std::path::Path) {
-    TEMP_FILES
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .retain(|p| p != path);
-}
-
-/// Registers a temporary database, to be removed if the process is interrupted (it holds a
-/// copy of the inventory: never left behind).
-pub fn register_store_file(path: PathBuf) {
-    STORE_FILES
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(path);
-}
-
-/// Forgets a temporary database (removed by its owner).
-pub fn forget_store_file(path: &std::path::Path) {
-    STORE_FILES
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .retain(|p| p != path);
-}
-
-fn remove_temp_files() -> usize {
-    let mut n = 0;
-    for p in TEMP_FILES
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .drain(..)
-    {
-        n += usize::from(std::fs::remove_file(p).is_ok());
+/// Makes a temporary file with `make` and registers it for removal on a signal, as one step
+/// with respect to the signal handler: either the handler finds the file registered and
+/// removes it, or the file is never made. A thread asking for a file once the handler has
+/// begun to exit waits for the exit (the process is ending; it must start nothing new).
+pub fn create_temp<T>(
+    kind: Temp,
+    make: impl FnOnce() -> std::io::Result<T>,
+    path_of: impl FnOnce(&T) -> &std::path::Path,
+) -> std::io::Result<T> {
+    match TEMPS.create(kind, make, path_of) {
+        Some(made) => made,
+        None => park_forever(),
     }
-    n
+}
+
+fn park_forever() -> ! {
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Waits for the process to end if the signal handler is exiting it: for work that a signal
+/// cut short (a rule's query) and that must not go on to print or record a partial result.
+pub fn halt_if_exiting() {
+    if TEMPS.closing() {
+        park_forever();
+    }
+}
+
+/// Forgets a temporary file (renamed into place, or removed by its owner).
+pub fn forget_temp(path: &std::path::Path) {
+    TEMPS.forget(path);
+}
+
+/// Whether `path` is registered as a temporary file of this kind.
+#[cfg(test)]
+pub(crate) fn is_registered(kind: Temp, path: &std::path::Path) -> bool {
+    TEMPS.is_registered(kind, path)
+}
+
+/// Removes every registered temporary file and refuses new ones; returns how many outputs
+/// were removed (for the message).
+fn remove_temp_files() -> usize {
+    TEMPS.close()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn make(path: &std::path::Path) -> impl FnOnce() -> std::io::Result<PathBuf> + '_ {
+        move || std::fs::File::create(path).map(|_| path.to_path_buf())
+    }
+
+    #[test]
+    fn a_temporary_file_is_made_and_registered_in_one_step() {
+        let temps = Temps::new();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.tmp");
+        let made = temps
+            .create(Temp::Output, make(&path), |p| p.as_path())
+            .unwrap()
+            .unwrap();
+        assert!(temps.is_registered(Temp::Output, &made));
+        assert!(!temps.is_registered(Temp::Database, &made));
+        temps.forget(&made);
+        assert!(!temps.is_registered(Temp::Output, &made));
+        // A failure to make it registers nothing.
+        let missing = dir.path().join("no").join("such");
+        let r = temps.create(Temp::Output, make(&missing), |p| p.as_path());
+        assert!(matches!(r, Some(Err(_))));
+        assert!(!temps.is_registered(Temp::Output, &missing));
+    }
+
+    /// The race CI met: a rule's query stopped by SIGTERM let the scan write its report after
+    /// the handler had removed the registered files, and the new temporary file was left.
+    #[test]
+    fn once_closing_registered_files_are_gone_and_no_new_one_is_made() {
+        let temps = Temps::new();
+        let dir = tempfile::tempdir().unwrap();
+        let (out, db) = (dir.path().join("out.tmp"), dir.path().join("db.sqlite"));
+        temps.create(Temp::Output, make(&out), |p| p.as_path());
+        temps.create(Temp::Database, make(&db), |p| p.as_path());
+        assert_eq!(temps.close(), 1, "one output removed");
+        assert!(!out.exists() && !db.exists());
+        let late = dir.path().join("late.tmp");
+        assert!(
+            temps
+                .create(Temp::Output, make(&late), |p| p.as_path())
+                .is_none()
+        );
+        assert!(
+            !late.exists(),
+            "nothing is made once the handler is exiting"
+        );
+        assert!(temps.closing());
+    }
 }

@@ -109,6 +109,8 @@ impl Run for Args {
             baseline.as_ref(),
             &verdict,
         );
+        // A signal stops the rules' queries; its handler then removes outputs and exits.
+        crate::interrupt::halt_if_exiting();
         phase(&started, "rules evaluated");
         let stdout_closed = self.print(&outcome, ctx.color)?;
         phase(&started, "report written");

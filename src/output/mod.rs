@@ -42,7 +42,6 @@ pub fn emit(path: Option<&Path>, f: impl FnOnce(&mut dyn Write) -> Result<()>) -
         }
         Some(path) => {
             let tmp = temp_beside(path)?;
-            crate::interrupt::register_temp(tmp.path().to_path_buf());
             let written = (|| -> Result<()> {
                 let mut w = std::io::BufWriter::new(tmp.as_file());
                 f(&mut w)?;
@@ -93,24 +92,30 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 /// A new temporary file beside `path`: random name, created exclusively (never an existing
-/// file or a link another user planted).
+/// file or a link another user planted), and registered for removal on Ctrl-C/SIGTERM.
 fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
     let dir = dir_of(path);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "output".into());
-    tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .with_context(|| {
-            format!(
-                "cannot write `{}`: cannot create a file in `{}`",
-                path.display(),
-                dir.display()
-            )
-        })
+    crate::interrupt::create_temp(
+        crate::interrupt::Temp::Output,
+        || {
+            tempfile::Builder::new()
+                .prefix(&format!(".{name}."))
+                .suffix(".tmp")
+                .tempfile_in(&dir)
+        },
+        |t| t.path(),
+    )
+    .with_context(|| {
+        format!(
+            "cannot write `{}`: cannot create a file in `{}`",
+            path.display(),
+            dir.display()
+        )
+    })
 }
 
 fn dir_of(path: &Path) -> PathBuf {

@@ -68,13 +68,6 @@ pub struct Store {
 #[derive(Debug)]
 struct DbFile(tempfile::TempPath);
 
-impl DbFile {
-    fn new(path: tempfile::TempPath) -> DbFile {
-        crate::interrupt::register_store_file(path.to_path_buf());
-        DbFile(path)
-    }
-}
-
 impl std::ops::Deref for DbFile {
     type Target = std::path::Path;
     fn deref(&self) -> &std::path::Path {
@@ -84,7 +77,7 @@ impl std::ops::Deref for DbFile {
 
 impl Drop for DbFile {
     fn drop(&mut self) {
-        crate::interrupt::forget_store_file(&self.0);
+        crate::interrupt::forget_temp(&self.0);
     }
 }
 
@@ -178,15 +171,23 @@ fn open_memory() -> rusqlite::Result<Connection> {
 /// the process, and every evaluating thread reads the one file (an in-memory database needs
 /// a copy per thread: at 10,000 accounts two copies were 2.2 GB of the scan's memory). Each
 /// connection keeps 64 MiB of pages of its own.
-fn open_file() -> Option<(Connection, tempfile::TempPath)> {
-    let path = tempfile::Builder::new()
-        .prefix("plaudit-store-")
-        .suffix(".sqlite")
-        .tempfile()
-        .map_err(|e| tracing::debug!("no temporary file for the database ({e}): in memory"))
-        .ok()?
-        .into_temp_path();
-    let conn = Connection::open(&path)
+fn open_file() -> Option<(Connection, DbFile)> {
+    let path = crate::interrupt::create_temp(
+        crate::interrupt::Temp::Database,
+        || {
+            tempfile::Builder::new()
+                .prefix("plaudit-store-")
+                .suffix(".sqlite")
+                .tempfile()
+                .map(|f| f.into_temp_path())
+        },
+        |p| p,
+    )
+    .map_err(|e| tracing::debug!("no temporary file for the database ({e}): in memory"))
+    .ok()?;
+    // Owned at once: on any failure below, dropping it removes and forgets the file.
+    let path = DbFile(path);
+    let conn = Connection::open(&*path)
         .map_err(|e| tracing::debug!("cannot open {} ({e}): in memory", path.display()))
         .ok()?;
     // Larger pages: fewer reads from the file per query.
@@ -201,7 +202,7 @@ impl Store {
     pub fn load(inv: &Inventory) -> Result<Store, StoreError> {
         let t = Instant::now();
         let (mut conn, file) = match open_file() {
-            Some((c, p)) => (c, Some(Arc::new(DbFile::new(p)))),
+            Some((c, f)) => (c, Some(Arc::new(f))),
             None => (open_memory()?, None),
         };
         // Indexes are built once the rows are in: faster than keeping them up to date row by
@@ -1017,10 +1018,7 @@ mod tests {
         let s = store(r#"{"schema_version":1,"accounts":[{"id":"1"},{"id":"2"}]}"#);
         let path = s.file.as_deref().expect("a database file").to_path_buf();
         assert!(
-            crate::interrupt::STORE_FILES
-                .lock()
-                .unwrap()
-                .contains(&path),
+            crate::interrupt::is_registered(crate::interrupt::Temp::Database, &path),
             "registered for removal on Ctrl-C"
         );
         assert!(path.exists());
@@ -1038,12 +1036,10 @@ mod tests {
         assert!(other.conn().execute_batch("DELETE FROM accounts").is_err());
         drop(other);
         assert!(!path.exists(), "the temporary database is removed");
-        assert!(
-            !crate::interrupt::STORE_FILES
-                .lock()
-                .unwrap()
-                .contains(&path)
-        );
+        assert!(!crate::interrupt::is_registered(
+            crate::interrupt::Temp::Database,
+            &path
+        ));
     }
 
     #[test]
