@@ -16,6 +16,7 @@
 //!   "coverage": [ { "account_id": "…", "region": "…", "api": "…", "status": "ok" } ] }
 //! ```
 
+mod asff;
 mod csv;
 mod html;
 mod json;
@@ -74,8 +75,10 @@ pub enum Format {
     Table,
     Csv,
     Json,
-    /// OCSF Compliance Findings (JSON array), for Security Hub, Security Lake and SIEMs
+    /// OCSF Compliance Findings (JSON array), for Security Lake and SIEMs
     Ocsf,
+    /// AWS Security Finding Format (JSON array), for Security Hub's BatchImportFindings
+    Asff,
     /// A self-contained HTML report (one file, no network)
     Html,
 }
@@ -85,6 +88,8 @@ pub enum Format {
 pub struct RuleInfo {
     pub fix: String,
     pub compliance: Vec<crate::rules::ComplianceRef>,
+    /// The rule's first reference (a documentation URL), if it has one.
+    pub reference: Option<String>,
 }
 
 /// A rendered scan: what every printer receives.
@@ -106,6 +111,9 @@ pub struct ScanReport {
     /// and the CSV has a column for it.
     #[serde(skip)]
     pub baseline: bool,
+    /// The AWS partition (`aws`, `aws-cn`, `aws-us-gov`), for ARNs the printers build.
+    #[serde(skip)]
+    pub partition: String,
 }
 
 /// An account as the report names it.
@@ -207,12 +215,14 @@ impl ScanReport {
                     let info = RuleInfo {
                         fix: r.description.fix.clone(),
                         compliance: r.compliance.clone(),
+                        reference: r.references.first().cloned(),
                     };
                     (r.id.clone(), info)
                 })
                 .collect(),
             accounts,
             baseline: false,
+            partition: inv.partition().to_string(),
         }
     }
 
@@ -251,6 +261,7 @@ pub fn printer(format: Format, opts: PrintOptions) -> Box<dyn Printer> {
         }),
         Format::Json => Box::new(json::JsonPrinter),
         Format::Ocsf => Box::new(ocsf::OcsfPrinter),
+        Format::Asff => Box::new(asff::AsffPrinter),
         Format::Html => Box::new(html::HtmlPrinter),
     }
 }

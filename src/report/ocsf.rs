@@ -1,6 +1,8 @@
 //! OCSF (Open Cybersecurity Schema Framework) output: one Compliance Finding (class 2003,
-//! schema 1.3.0) per finding, as a JSON array, for Security Hub, Security Lake, SIEMs and
-//! data lakes. The mapping is documented in `docs/outputs.md`.
+//! schema 1.3.0, profile `cloud`) per finding, as a JSON array, for Security Lake, SIEMs and
+//! data lakes. The mapping is documented in `docs/outputs.md`; the integration tests check
+//! every event against the OCSF 1.3.0 JSON Schema of the class (`tests/fixtures/ocsf/`) and
+//! with py-ocsf-models.
 
 use std::io::Write;
 
@@ -31,6 +33,23 @@ fn compliance_status(s: Status) -> (u32, &'static str) {
         Status::Pass => (1, "Pass"),
         Status::Unknown => (2, "Warning"),
         Status::Fail | Status::Waived => (3, "Fail"),
+    }
+}
+
+/// Removes attributes whose value is null, except inside `unmapped` (free-form): OCSF types
+/// its attributes (a string is never null), so an absent value is left out.
+fn drop_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            for (k, x) in m.iter_mut() {
+                if k != "unmapped" {
+                    drop_nulls(x);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(drop_nulls),
+        _ => {}
     }
 }
 
@@ -74,7 +93,7 @@ impl Printer for OcsfPrinter {
                 } else {
                     (1, "New")
                 };
-                json!({
+                let mut event = json!({
                     "activity_id": ACTIVITY_ID,
                     "activity_name": "Create",
                     "category_uid": CATEGORY_UID,
@@ -113,14 +132,18 @@ impl Printer for OcsfPrinter {
                         "status": cs,
                         "status_detail": f.reason,
                     },
-                    "remediation": { "desc": info.map(|r| r.fix.as_str()).unwrap_or("") },
+                    "remediation": {
+                        "desc": info.map(|r| r.fix.as_str()).unwrap_or(""),
+                        "references": info.and_then(|r| r.reference.as_deref()).map(|u| vec![u]),
+                    },
+                    // The owning account is `cloud.account`: OCSF's `owner` is a user (a
+                    // person or service identity), which an account is not.
                     "resources": [{
                         "uid": if f.resource_arn.is_empty() { &f.resource_id } else { &f.resource_arn },
                         "name": f.resource_id,
                         "type": f.resource_type,
                         "region": region,
-                        "cloud_partition": "aws",
-                        "owner": { "account": account },
+                        "cloud_partition": report.partition,
                     }],
                     "cloud": { "provider": "AWS", "region": region, "account": account },
                     "unmapped": {
@@ -128,7 +151,9 @@ impl Printer for OcsfPrinter {
                         "path": f.path,
                         "waiver_id": f.waiver_id,
                     },
-                })
+                });
+                drop_nulls(&mut event);
+                event
             }
         };
         write!(out, "[")?;

@@ -16,7 +16,7 @@ use crate::support;
 use assert_cmd::Command;
 use serde_json::Value;
 
-const MOTO: &str = "moto[server]==5.2.5";
+pub(crate) const MOTO: &str = "moto[server]==5.2.5";
 
 struct Moto {
     port: u16,

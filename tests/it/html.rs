@@ -4,39 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use assert_cmd::Command as Cmd;
 use serde_json::Value;
 
 fn chromium() -> PathBuf {
-    let found = |name: &str| {
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join(name))
-                .find(|p| p.is_file())
-        })
-    };
-    if let Some(p) = found("chromium") {
-        return p;
-    }
-    // Debian's package, as the project's machines provide it (root, Debian registry).
-    let apt = |args: &[&str]| {
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    let installed = apt(&["install", "-y", "-q", "--no-install-recommends", "chromium"])
-        || (apt(&["update", "-q"])
-            && apt(&["install", "-y", "-q", "--no-install-recommends", "chromium"]));
-    assert!(
-        installed,
-        "the HTML test needs headless Chromium: `apt-get install chromium` (as root) failed"
-    );
-    found("chromium").expect("chromium on PATH after installing it")
+    crate::support::debian_tool("chromium", "chromium", "the HTML test (headless Chromium)")
 }
 
 /// The DOM after the page's scripts ran.

@@ -9,6 +9,7 @@ mod deploy;
 mod evaluation;
 mod html;
 mod iam_policy;
+mod pipelines;
 mod sim;
 mod snapshots;
 mod support;
