@@ -139,6 +139,17 @@ pub enum Command {
         "  plaudit export connections --scan 14 --state history.db"
     ))]
     Export(commands::export::Args),
+    /// Draw the organisation's PrivateLink: consumer endpoints, services, load balancers and
+    /// target groups in their accounts, coloured by the worst finding on each (dot, Mermaid
+    /// or SVG)
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  plaudit graph --inventory examples/demo-org.json --format svg -o graph.svg\n",
+        "  plaudit graph --failing-only --format mermaid          # the last scan's broken chains\n",
+        "  plaudit graph --inventory inv.json --service ledger --around ledger-nlb --depth 1\n",
+        "  plaudit graph --inventory inv.json --ou /Workloads/Prod | dot -Tpng > prod.png"
+    ))]
+    Graph(commands::graph::Args),
     /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout
     #[command(after_help = concat!(
         "Examples:\n",
@@ -187,6 +198,7 @@ impl Command {
             Command::Drift(c) => c,
             Command::Waivers(c) => c,
             Command::Export(c) => c,
+            Command::Graph(c) => c,
             Command::Completions(c) => c,
             Command::Man(c) => c,
             Command::Merge(c) => c,

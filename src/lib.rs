@@ -32,4 +32,5 @@ pub mod report;
 pub mod rules;
 pub mod settings;
 pub mod store;
+pub mod topology;
 pub mod waivers;

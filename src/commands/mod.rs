@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod completions;
 pub mod drift;
 pub mod export;
+pub mod graph;
 pub mod history;
 pub mod man;
 pub mod merge;

@@ -18,6 +18,9 @@ use crate::settings::{Flags, Settings};
 use crate::store::Store;
 use crate::waivers::Waivers;
 
+/// The most failing chains the HTML report draws (worst first; it says how many more).
+const MAX_PICTURES: usize = 40;
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Evaluate a saved inventory (JSON) instead of crawling AWS
@@ -100,7 +103,7 @@ impl Run for Args {
             exit_zero: self.exit_zero,
         };
         let today = chrono::Utc::now().date_naive();
-        let outcome = audit::evaluate(
+        let mut outcome = audit::evaluate(
             &set,
             &store,
             &inv,
@@ -111,6 +114,10 @@ impl Run for Args {
         );
         // A signal stops the rules' queries; its handler then removes outputs and exits.
         crate::interrupt::halt_if_exiting();
+        if self.format == Format::Html {
+            (outcome.report.pictures, outcome.report.pictures_left_out) =
+                crate::topology::failing_pictures(&inv, &outcome.report.findings, MAX_PICTURES);
+        }
         phase(&started, "rules evaluated");
         let stdout_closed = self.print(&outcome, ctx.color)?;
         phase(&started, "report written");

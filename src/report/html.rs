@@ -35,6 +35,8 @@ tr.fail td.status{color:#cf222e;font-weight:600}tr.unknown td.status{color:#9a67
 tr.waived td.status{color:#0969da}pre{white-space:pre-wrap;margin:.3rem 0;font-size:12px}
 .path{color:#57606a;font-size:12px}input{padding:.3rem;width:20rem;margin:.3rem 0}
 .incomplete{color:#9a6700;font-weight:600}.complete{color:#1a7f37;font-weight:600}
+.picture .svg{overflow-x:auto;border:1px solid #eaeef2;border-radius:6px;margin:.3rem 0}
+.picture li.fail b{color:#cf222e}.picture li.unknown b{color:#9a6700}
 ";
 
 const SCRIPT: &str = "
@@ -67,6 +69,7 @@ impl Printer for HtmlPrinter {
         header(&mut h, report);
         summary(&mut h, report);
         by_rule(&mut h, report);
+        pictures(&mut h, report);
         findings(&mut h, report);
         gaps(&mut h, report);
         h.push_str("<script>");
@@ -206,6 +209,41 @@ fn findings(h: &mut String, report: &ScanReport) {
         ));
     }
     h.push_str("</tbody></table>\n");
+}
+
+/// Each failing chain drawn (an inline SVG: nothing is loaded), beside its failing findings.
+fn pictures(h: &mut String, report: &ScanReport) {
+    if report.pictures.is_empty() {
+        return;
+    }
+    h.push_str("<h2>Failing services</h2>\n<p class=\"meta\">Each service whose chain has a failing resource or hop, with its load balancers, target groups and consumers; red is failing, hover for the rules.</p>\n");
+    for (i, p) in report.pictures.iter().enumerate() {
+        h.push_str(&format!(
+            "<section class=\"picture\" id=\"picture-{i}\" data-services=\"{}\"><h3>{}</h3>\n<div class=\"svg\">{}</div>\n<ul>",
+            esc(&p.services.join(" ")),
+            esc(&p.services.join(", ")),
+            p.svg
+        ));
+        for f in report.findings.iter().filter(|f| {
+            matches!(f.status, Status::Fail | Status::Unknown)
+                && (p.resources.contains(&f.resource_id) || p.resources.contains(&f.resource_arn))
+        }) {
+            h.push_str(&format!(
+                "<li class=\"{st}\"><b>{st}</b> {rule} · {res}: {reason}</li>",
+                st = f.status.as_str(),
+                rule = esc(&f.rule_id),
+                res = esc(&f.resource_id),
+                reason = esc(&f.reason)
+            ));
+        }
+        h.push_str("</ul></section>\n");
+    }
+    if report.pictures_left_out > 0 {
+        h.push_str(&format!(
+            "<p class=\"meta\">{} more failing services are not drawn here: <code>plaudit graph --failing-only</code> draws them all.</p>\n",
+            report.pictures_left_out
+        ));
+    }
 }
 
 /// The coverage gaps: what could not be read.

@@ -114,6 +114,12 @@ pub struct ScanReport {
     /// The AWS partition (`aws`, `aws-cn`, `aws-us-gov`), for ARNs the printers build.
     #[serde(skip)]
     pub partition: String,
+    /// Pictures of the failing chains (the HTML report draws them), and how many more there
+    /// were; made only for the HTML format.
+    #[serde(skip)]
+    pub pictures: Vec<crate::topology::Picture>,
+    #[serde(skip)]
+    pub pictures_left_out: usize,
 }
 
 /// An account as the report names it.
@@ -223,6 +229,8 @@ impl ScanReport {
             accounts,
             baseline: false,
             partition: inv.partition().to_string(),
+            pictures: Vec::new(),
+            pictures_left_out: 0,
         }
     }
 

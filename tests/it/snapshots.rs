@@ -75,6 +75,7 @@ fn help_texts() {
         ("help-waivers-lint", vec!["waivers", "lint", "--help"]),
         ("help-merge", vec!["merge", "--help"]),
         ("help-export", vec!["export", "--help"]),
+        ("help-graph", vec!["graph", "--help"]),
         ("help-waivers", vec!["waivers", "--help"]),
         ("help-schema", vec!["schema", "--help"]),
         ("help-completions", vec!["completions", "--help"]),
