@@ -327,9 +327,9 @@ impl Graph {
         out
     }
 
-    /// The connected pieces (a service's chain with its consumers) that hold a failing node
-    /// or hop, worst first, each as a graph of its own.
-    pub fn failing_pieces(&self) -> Vec<Graph> {
+    /// The connected pieces (a service's chain with its consumers), each as a graph of its
+    /// own, worst first (then in the graph's order).
+    pub fn pieces(&self) -> Vec<Graph> {
         let n = self.nodes.len();
         let mut adjacent: Vec<Vec<usize>> = vec![Vec::new(); n];
         for e in &self.edges {
@@ -366,12 +366,23 @@ impl Graph {
                 .chain(piece.edges.iter().map(|e| e.health))
                 .max()
                 .unwrap_or(Health::None);
-            if worst.failing() && piece.nodes.iter().any(|x| x.kind == Kind::Service) {
-                pieces.push((worst, piece));
-            }
+            pieces.push((worst, piece));
         }
+        // Stable: equal health keeps the graph's order.
         pieces.sort_by_key(|p| std::cmp::Reverse(p.0));
         pieces.into_iter().map(|(_, g)| g).collect()
+    }
+
+    /// The pieces that hold a failing node or hop and a service, worst first.
+    pub fn failing_pieces(&self) -> Vec<Graph> {
+        self.pieces()
+            .into_iter()
+            .filter(|g| {
+                g.nodes.iter().any(|x| x.kind == Kind::Service)
+                    && (g.nodes.iter().any(|x| x.health.failing())
+                        || g.edges.iter().any(|e| e.health.failing()))
+            })
+            .collect()
     }
 
     /// A node by its key, id, name or an alias.
@@ -858,8 +869,14 @@ mod tests {
             failing_only: true,
             ..Filter::default()
         });
-        assert!(failing.find("vpce-svc-0c2d4e6f8a0b1c2d3").is_none(), "a passing chain");
-        assert!(failing.find("vpce-svc-0f9e8d7c6b5a43210").is_some(), "a failing one");
+        assert!(
+            failing.find("vpce-svc-0c2d4e6f8a0b1c2d3").is_none(),
+            "a passing chain"
+        );
+        assert!(
+            failing.find("vpce-svc-0f9e8d7c6b5a43210").is_some(),
+            "a failing one"
+        );
         let near = g.filter(&Filter {
             around: Some("ledger-nlb".into()),
             depth: 1,

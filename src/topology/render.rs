@@ -298,14 +298,18 @@ fn health_of_class(c: &str) -> Health {
     }
 }
 
-/// The most nodes `svg` lays out: the layered layout is far worse than linear, and a picture
-/// of more is not readable anyway. Filter first (`--service`, `--account`, `--ou`,
-/// `--failing-only`, `--around`), or draw `dot` with Graphviz.
-pub const SVG_MAX_NODES: usize = 1500;
+/// The most nodes one connected piece (a service's chain and its consumers) may have in an
+/// SVG: the layered layout grows much faster than the number of nodes (measured: 175 nodes
+/// 6 s, 438 nodes 80 s in a debug build), and a piece of more is not readable anyway. Each
+/// piece is laid out on its own, so the whole picture grows with the number of pieces.
+pub const SVG_MAX_PIECE_NODES: usize = 200;
+/// The most nodes an SVG draws in all (a picture, not a data format).
+pub const SVG_MAX_NODES: usize = 20_000;
 
-/// SVG laid out by `layout-rs`. Each node is a `<g class="node …">` with `data-key` (its id
-/// or ARN), `data-account`, `data-health` and `data-rules`, and a `<title>` (shown on hover);
-/// each edge a `<g class="edge …">` with `data-from`, `data-to` and `data-health`.
+/// SVG: each connected piece laid out by `layout-rs` and the pieces stacked, worst first.
+/// Each node is a `<g class="node …">` with `data-key` (its id or ARN), `data-account`,
+/// `data-health` and `data-rules`, and a `<title>` (shown on hover); each edge a
+/// `<g class="edge …">` with `data-from`, `data-to` and `data-health`.
 pub fn svg(g: &Graph) -> anyhow::Result<String> {
     svg_with_ids(g, "plaudit")
 }
@@ -316,14 +320,56 @@ pub fn svg_with_ids(g: &Graph, prefix: &str) -> anyhow::Result<String> {
     if g.nodes.is_empty() {
         return Ok(empty_svg());
     }
+    let narrow = "narrow it with --service, --account, --ou, --failing-only or --around, \
+                  or draw --format dot with Graphviz";
     if g.nodes.len() > SVG_MAX_NODES {
         anyhow::bail!(
-            "{} nodes are more than an SVG can lay out readably (at most {SVG_MAX_NODES}): \
-             narrow the graph with --service, --account, --ou, --failing-only or --around, \
-             or draw --format dot with Graphviz",
+            "{} nodes are more than one SVG draws (at most {SVG_MAX_NODES}): {narrow}",
             g.nodes.len()
         );
     }
+    let pieces = g.pieces();
+    if let Some(big) = pieces.iter().find(|p| p.nodes.len() > SVG_MAX_PIECE_NODES) {
+        let name = big
+            .nodes
+            .iter()
+            .find(|n| n.kind == Kind::Service)
+            .unwrap_or(&big.nodes[0])
+            .name
+            .clone();
+        anyhow::bail!(
+            "the chain of {name} has {} nodes, more than the SVG layout handles (at most \
+             {SVG_MAX_PIECE_NODES}): draw part of it (--around {name} --depth 1, or --account), \
+             or draw --format dot with Graphviz",
+            big.nodes.len()
+        );
+    }
+    let mut body = String::new();
+    let mut clips = String::new();
+    let (mut width, mut y) = (0.0_f64, 0.0_f64);
+    for (k, piece) in pieces.iter().enumerate() {
+        let w = lay_out(piece, prefix, &format!("{prefix}-{k}"))?;
+        let _ = writeln!(
+            body,
+            "<g class=\"piece\" transform=\"translate(0,{y:.1})\">{}</g>",
+            w.body
+        );
+        clips.push_str(&w.clips.join(""));
+        width = width.max(w.size.x);
+        y += w.size.y + 24.;
+    }
+    let (w, h) = (width.ceil(), y.ceil());
+    Ok(format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" \
+         font-family=\"Helvetica, Arial, sans-serif\">\n<defs>\
+         <marker id=\"{prefix}-arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"8\" markerHeight=\"8\" orient=\"auto-start-reverse\">\
+         <path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"context-stroke\"/></marker>{clips}</defs>\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n{body}</svg>\n"
+    ))
+}
+
+/// One connected piece laid out and drawn.
+fn lay_out(g: &Graph, marker: &str, clip_prefix: &str) -> anyhow::Result<SvgWriter> {
     let mut vg = VisualGraph::new(Orientation::LeftToRight);
     let mut handles = Vec::with_capacity(g.nodes.len());
     let mut groups: Vec<(String, String)> = Vec::new();
@@ -403,7 +449,7 @@ pub fn svg_with_ids(g: &Graph, prefix: &str) -> anyhow::Result<String> {
         );
         vg.add_edge(arrow, handles[e.from], handles[e.to]);
     }
-    let mut w = SvgWriter::new(groups, prefix);
+    let mut w = SvgWriter::new(groups, marker, clip_prefix);
     // The layout crate asserts its own invariants; a failure there is a bug to report, not a
     // reason to lose the user's run.
     let laid_out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -411,7 +457,10 @@ pub fn svg_with_ids(g: &Graph, prefix: &str) -> anyhow::Result<String> {
         w
     }));
     match laid_out {
-        Ok(w) => Ok(w.finish()),
+        Ok(mut w) => {
+            w.close();
+            Ok(w)
+        }
         Err(_) => anyhow::bail!(
             "the SVG layout failed on this graph ({} nodes, {} edges); draw --format dot with Graphviz instead, and please report it",
             g.nodes.len(),
@@ -452,7 +501,9 @@ fn attr(s: &str) -> String {
 /// tooltip come from `groups`, found by the token the layout passes back as the shape's
 /// properties); the texts drawn after a node's box go into its group.
 struct SvgWriter {
-    prefix: String,
+    /// The arrow marker's id prefix, and the clip paths'.
+    marker: String,
+    clip_prefix: String,
     groups: Vec<(String, String)>,
     body: String,
     open: bool,
@@ -461,9 +512,10 @@ struct SvgWriter {
 }
 
 impl SvgWriter {
-    fn new(groups: Vec<(String, String)>, prefix: &str) -> SvgWriter {
+    fn new(groups: Vec<(String, String)>, marker: &str, clip_prefix: &str) -> SvgWriter {
         SvgWriter {
-            prefix: prefix.to_string(),
+            marker: marker.to_string(),
+            clip_prefix: clip_prefix.to_string(),
             groups,
             body: String::new(),
             open: false,
@@ -496,21 +548,12 @@ impl SvgWriter {
         self.open = true;
     }
 
-    fn finish(mut self) -> String {
+    /// Closes the last group: the body is whole.
+    fn close(&mut self) {
         if self.open {
             self.body.push_str("</g>\n");
+            self.open = false;
         }
-        let (w, h) = (self.size.x.ceil(), self.size.y.ceil());
-        format!(
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" \
-             font-family=\"Helvetica, Arial, sans-serif\">\n<defs>\
-             <marker id=\"{p}-arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"8\" markerHeight=\"8\" orient=\"auto-start-reverse\">\
-             <path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"context-stroke\"/></marker>{}</defs>\n\
-             <rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n{}</svg>\n",
-            self.clips.join(""),
-            self.body,
-            p = self.prefix
-        )
     }
 }
 
@@ -527,7 +570,7 @@ impl RenderBackend for SvgWriter {
         self.grow(xy.add(size));
         let fill = look.fill_color.unwrap_or_else(Color::transparent);
         let clip = clip
-            .map(|c| format!(" clip-path=\"url(#{}-clip{c})\"", self.prefix))
+            .map(|c| format!(" clip-path=\"url(#{}-clip{c})\"", self.clip_prefix))
             .unwrap_or_default();
         let _ = write!(
             self.body,
@@ -652,12 +695,12 @@ impl RenderBackend for SvgWriter {
                 ""
             },
             if head.0 {
-                format!(" marker-start=\"url(#{}-arrow)\"", self.prefix)
+                format!(" marker-start=\"url(#{}-arrow)\"", self.marker)
             } else {
                 String::new()
             },
             if head.1 {
-                format!(" marker-end=\"url(#{}-arrow)\"", self.prefix)
+                format!(" marker-end=\"url(#{}-arrow)\"", self.marker)
             } else {
                 String::new()
             }
@@ -679,7 +722,7 @@ impl RenderBackend for SvgWriter {
         let handle = self.clips.len();
         self.clips.push(format!(
             "<clipPath id=\"{}-clip{handle}\"><rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" rx=\"{rounded_px}\"/></clipPath>",
-            self.prefix, xy.x, xy.y, size.x, size.y
+            self.clip_prefix, xy.x, xy.y, size.x, size.y
         ));
         handle
     }
@@ -778,5 +821,23 @@ mod tests {
         g.edges.clear();
         let e = svg(&g).unwrap_err().to_string();
         assert!(e.contains("--service") && e.contains("--format dot"), "{e}");
+        // One piece too big: a star of endpoints around one service.
+        let mut star = tiny();
+        let endpoint = star.nodes[0].clone();
+        for i in 0..SVG_MAX_PIECE_NODES {
+            star.nodes.push(Node {
+                key: format!("vpce-x{i}"),
+                ..endpoint.clone()
+            });
+            star.edges.push(Edge {
+                from: star.nodes.len() - 1,
+                to: 1,
+                label: String::new(),
+                health: Health::None,
+                rules: Vec::new(),
+            });
+        }
+        let e = svg(&star).unwrap_err().to_string();
+        assert!(e.contains("--around vpce-svc-1"), "{e}");
     }
 }

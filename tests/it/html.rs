@@ -9,12 +9,12 @@ use std::process::Command;
 use assert_cmd::Command as Cmd;
 use serde_json::Value;
 
-fn chromium() -> PathBuf {
+pub(crate) fn chromium() -> PathBuf {
     crate::support::debian_tool("chromium", "chromium", "the HTML test (headless Chromium)")
 }
 
 /// The DOM after the page's scripts ran.
-fn render(file: &Path) -> String {
+pub(crate) fn render(file: &Path) -> String {
     let profile = tempfile::tempdir().unwrap();
     let out = Command::new(chromium())
         .args([

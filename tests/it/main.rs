@@ -7,6 +7,7 @@ mod crawl_moto;
 mod crawl_sim;
 mod deploy;
 mod evaluation;
+mod graph;
 mod html;
 mod iam_policy;
 mod pipelines;
