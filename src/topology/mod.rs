@@ -436,7 +436,8 @@ struct Builder {
     by_key: HashMap<String, usize>,
     /// Service name → node.
     service_names: HashMap<String, usize>,
-    edges: BTreeSet<(usize, usize)>,
+    /// (from, to) → the edge's index.
+    edges: HashMap<(usize, usize), usize>,
 }
 
 impl Builder {
@@ -451,7 +452,8 @@ impl Builder {
     }
 
     fn edge(&mut self, from: usize, to: usize, label: &str) {
-        if self.edges.insert((from, to)) {
+        if let std::collections::hash_map::Entry::Vacant(v) = self.edges.entry((from, to)) {
+            v.insert(self.graph.edges.len());
             self.graph.edges.push(Edge {
                 from,
                 to,
@@ -647,15 +649,9 @@ impl Builder {
                                 )
                             }
                         };
-                        if let Some(e) = self
-                            .graph
-                            .edges
-                            .iter_mut()
-                            .find(|e| e.from == ei && e.to == si)
-                        {
-                            e.label = c.state.clone();
-                        } else {
-                            self.edge(ei, si, &c.state);
+                        match self.edges.get(&(ei, si)) {
+                            Some(&i) => self.graph.edges[i].label = c.state.clone(),
+                            None => self.edge(ei, si, &c.state),
                         }
                     }
                 }
@@ -678,13 +674,12 @@ impl Builder {
         }
         let mut node_findings: Vec<Vec<&Finding>> = vec![Vec::new(); self.graph.nodes.len()];
         let mut edge_findings: Vec<Vec<&Finding>> = vec![Vec::new(); self.graph.edges.len()];
-        let edge_index: HashMap<(usize, usize), usize> = self
-            .graph
-            .edges
-            .iter()
-            .enumerate()
-            .map(|(i, e)| ((e.from, e.to), i))
-            .collect();
+        // Each node's edges, with the node at their other end.
+        let mut touching: Vec<Vec<(usize, usize)>> = vec![Vec::new(); self.graph.nodes.len()];
+        for (i, e) in self.graph.edges.iter().enumerate() {
+            touching[e.from].push((i, e.to));
+            touching[e.to].push((i, e.from));
+        }
         for f in findings {
             let mut on: BTreeSet<usize> = BTreeSet::new();
             for id in [&f.resource_id, &f.resource_arn] {
@@ -702,15 +697,26 @@ impl Builder {
                 .filter_map(|h| h.split_whitespace().next())
                 .collect();
             for pair in hops.windows(2) {
-                let (Some(a), Some(b)) = (names.get(pair[0]), names.get(pair[1])) else {
+                let Some(a) = names.get(pair[0]) else {
                     continue;
                 };
-                for &x in a {
-                    for &y in b {
-                        for key in [(x, y), (y, x)] {
-                            if let Some(&ei) = edge_index.get(&key) {
-                                edge_findings[ei].push(f);
-                            }
+                let named = |y: usize, name: &str| {
+                    let n = &self.graph.nodes[y];
+                    n.key == name || n.name == name || n.aliases.iter().any(|x| x == name)
+                };
+                // Names (a load balancer's, a target group's) repeat across accounts: a hop
+                // is looked for from the finding's own account's resources when it has one,
+                // and only along the edges at hand (never every pair of namesakes).
+                let own: Vec<usize> = a
+                    .iter()
+                    .copied()
+                    .filter(|&x| self.graph.nodes[x].account == f.account_id)
+                    .collect();
+                let from = if own.is_empty() { a.clone() } else { own };
+                for x in from {
+                    for &(ei, y) in &touching[x] {
+                        if named(y, pair[1]) {
+                            edge_findings[ei].push(f);
                         }
                     }
                 }

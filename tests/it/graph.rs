@@ -405,3 +405,19 @@ fn a_large_organisation_draws_whole_and_filtered() {
     assert_eq!(code, Some(0), "{err}");
     assert!(groups(&svg, "node").iter().any(|n| n["data-key"] == first));
 }
+
+/// `docs/demo-graph.svg`, the picture README and docs/outputs.md show, is the demo drawn by the
+/// current code. Regenerate with `UPDATE_DOCS=1 cargo test --test it -- graph::`.
+#[test]
+fn the_documented_picture_is_current() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/demo-graph.svg");
+    let svg = demo_graph("svg", &[]);
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &svg).unwrap();
+    }
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        current == svg,
+        "docs/demo-graph.svg is stale: run `UPDATE_DOCS=1 cargo test --test it -- graph::`"
+    );
+}
