@@ -2,7 +2,7 @@
 //! load balancers, the coverage ledger), from a saved inventory or a scan of the history
 //! (which adds first/last seen and waivers).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 
@@ -38,16 +38,11 @@ pub struct Args {
 impl Run for Args {
     fn run(&self, _: &Context) -> Result<u8> {
         let settings = self.history.settings()?;
-        if let Some(o) = &self.output {
-            let mut ins: Vec<(&str, &Path)> = Vec::new();
-            if let Some(p) = &self.inventory {
-                ins.push(("--inventory", p));
-            }
-            if let Some(p) = settings.state_if_known() {
-                ins.push(("the history (--state)", p));
-            }
-            output::check_outputs(&[("-o", o)], &ins)?;
-        }
+        super::check_output_vs_sources(
+            self.output.as_deref(),
+            self.inventory.as_deref(),
+            &settings,
+        )?;
         let (inv, seen) = match &self.inventory {
             Some(p) => (inventory::load_file(p)?, None),
             None => {

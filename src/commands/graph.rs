@@ -3,7 +3,7 @@
 //! — from a saved inventory (the rules are evaluated) or a scan of the history (its recorded
 //! findings). The model is [`crate::topology`]; this file loads, filters and writes.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 
@@ -65,16 +65,11 @@ impl Run for Args {
             state: self.state.as_deref(),
             ..self.sources.flags()
         })?;
-        if let Some(o) = &self.output {
-            let mut ins: Vec<(&str, &Path)> = Vec::new();
-            if let Some(p) = &self.inventory {
-                ins.push(("--inventory", p));
-            }
-            if let Some(p) = settings.state_if_known() {
-                ins.push(("the history (--state)", p));
-            }
-            output::check_outputs(&[("-o", o)], &ins)?;
-        }
+        super::check_output_vs_sources(
+            self.output.as_deref(),
+            self.inventory.as_deref(),
+            &settings,
+        )?;
         let (inv, findings) = match &self.inventory {
             Some(p) => {
                 let inv = inventory::load_file(p)?;

@@ -40,6 +40,24 @@ pub trait Run {
     }
 }
 
+/// Refuses `-o FILE` when it is the `--inventory` or the history the command reads (for the
+/// commands that read one or the other).
+fn check_output_vs_sources(
+    output: Option<&std::path::Path>,
+    inventory: Option<&std::path::Path>,
+    settings: &crate::settings::Settings,
+) -> Result<()> {
+    let Some(o) = output else { return Ok(()) };
+    let mut ins: Vec<(&str, &std::path::Path)> = Vec::new();
+    if let Some(p) = inventory {
+        ins.push(("--inventory", p));
+    }
+    if let Some(p) = settings.state_if_known() {
+        ins.push(("the history (--state)", p));
+    }
+    crate::output::check_outputs(&[("-o", o)], &ins)
+}
+
 /// Runs the command the command line names.
 pub fn run(cli: &Cli) -> Result<u8> {
     use std::io::IsTerminal;

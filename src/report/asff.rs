@@ -235,18 +235,7 @@ impl Printer for AsffPrinter {
             .collected_at
             .unwrap_or_else(chrono::Utc::now)
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        // One finding at a time, as the OCSF printer does: millions of findings at scale.
-        write!(out, "[")?;
-        for (i, f) in report.findings.iter().enumerate() {
-            writeln!(out, "{}", if i == 0 { "" } else { "," })?;
-            serde_json::to_writer_pretty(&mut *out, &finding(report, f, &time))?;
-        }
-        writeln!(
-            out,
-            "{}]",
-            if report.findings.is_empty() { "" } else { "\n" }
-        )?;
-        Ok(())
+        super::write_json_array(out, &report.findings, |f| finding(report, f, &time))
     }
 }
 

@@ -62,8 +62,7 @@ impl Printer for OcsfPrinter {
             .collected_at
             .map(|t| t.timestamp_millis())
             .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
-        // One event at a time: the document for 1,000 accounts is millions of findings, and
-        // building every event first took five times the memory of the other formats.
+        // Built one at a time as the array is written (see `write_json_array`).
         let event = |f: &crate::findings::Finding| -> Value {
             {
                 let (sev_id, sev) = severity(f.severity);
@@ -156,16 +155,6 @@ impl Printer for OcsfPrinter {
                 event
             }
         };
-        write!(out, "[")?;
-        for (i, f) in report.findings.iter().enumerate() {
-            writeln!(out, "{}", if i == 0 { "" } else { "," })?;
-            serde_json::to_writer_pretty(&mut *out, &event(f))?;
-        }
-        writeln!(
-            out,
-            "{}]",
-            if report.findings.is_empty() { "" } else { "\n" }
-        )?;
-        Ok(())
+        super::write_json_array(out, &report.findings, event)
     }
 }

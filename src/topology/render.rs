@@ -129,6 +129,14 @@ fn by_account(g: &Graph) -> BTreeMap<&str, Vec<usize>> {
     m
 }
 
+/// An account's cluster label: its title, and its OU path on a second line.
+fn account_label(g: &Graph, id: &str) -> String {
+    match account_title(g, id) {
+        (title, ou) if ou.is_empty() => title,
+        (title, ou) => format!("{title}\n{ou}"),
+    }
+}
+
 fn account_title(g: &Graph, id: &str) -> (String, String) {
     match g.accounts.get(id) {
         Some(a) if a.outside => (format!("{id} (outside the organisation)"), String::new()),
@@ -158,12 +166,7 @@ pub fn dot(g: &Graph) -> String {
         "digraph plaudit {\n  rankdir=LR;\n  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=11];\n  edge [fontname=\"Helvetica\", fontsize=10];\n",
     );
     for (k, (account, nodes)) in by_account(g).into_iter().enumerate() {
-        let (title, ou) = account_title(g, account);
-        let label = if ou.is_empty() {
-            title
-        } else {
-            format!("{title}\n{ou}")
-        };
+        let label = account_label(g, account);
         let _ = writeln!(
             s,
             "  subgraph cluster_{k} {{\n    label={};\n    style=\"rounded,dashed\";\n    color=\"#90a4ae\";",
@@ -223,12 +226,7 @@ pub fn mermaid(g: &Graph) -> String {
     }
     let mut s = String::from("flowchart LR\n");
     for (k, (account, nodes)) in by_account(g).into_iter().enumerate() {
-        let (title, ou) = account_title(g, account);
-        let label = if ou.is_empty() {
-            title
-        } else {
-            format!("{title}\n{ou}")
-        };
+        let label = account_label(g, account);
         let _ = writeln!(s, "  subgraph a{k}[\"{}\"]", text(&label));
         for i in nodes {
             let _ = writeln!(
