@@ -79,7 +79,11 @@ impl Run for Args {
                 let findings = crate::rules::eval::evaluate(&set, &store, &inv).findings;
                 (inv, findings)
             }
-            None => from_history(&History::open_read_only(settings.state()?)?, self.scan)?,
+            None => {
+                let h = History::open_read_only(settings.state()?)
+                    .context("nothing to draw: give --inventory FILE, or draw a recorded scan")?;
+                from_history(&h, self.scan)?
+            }
         };
         let graph = Graph::build(&inv, &findings).filter(&Filter {
             services: self.service.clone(),

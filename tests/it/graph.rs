@@ -421,3 +421,42 @@ fn the_documented_picture_is_current() {
         "docs/demo-graph.svg is stale: run `UPDATE_DOCS=1 cargo test --test it -- graph::`"
     );
 }
+
+/// Without --inventory the last recorded scan is drawn with the findings it recorded; an
+/// empty history says what to give instead.
+#[test]
+fn the_last_recorded_scan_is_drawn_from_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("history.db");
+    let state_arg = state.to_str().unwrap();
+    let (code, _, err) = graph(&["--state", state_arg]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--inventory"), "{err}");
+    Cmd::cargo_bin("plaudit")
+        .unwrap()
+        .args([
+            "scan",
+            "--exit-zero",
+            "--format",
+            "json",
+            "--state",
+            state_arg,
+            "--inventory",
+        ])
+        .arg(demo())
+        .assert()
+        .success();
+    let (code, recorded, err) = graph(&["--state", state_arg, "--format", "svg"]);
+    assert_eq!(code, Some(0), "{err}");
+    let from_history: BTreeMap<String, String> = groups(&recorded, "node")
+        .into_iter()
+        .map(|n| (n["data-key"].clone(), n["data-health"].clone()))
+        .collect();
+    let evaluated: BTreeMap<String, String> = groups(&demo_graph("svg", &[]), "node")
+        .into_iter()
+        .map(|n| (n["data-key"].clone(), n["data-health"].clone()))
+        .collect();
+    assert_eq!(from_history, evaluated);
+    let (code, _, err) = graph(&["--state", state_arg, "--scan", "99"]);
+    assert_eq!(code, Some(2), "{err}");
+}
