@@ -22,10 +22,11 @@ use serde_json::Value;
 
 use crate::support;
 
-const TOOLS: [&str; 3] = [
+const TOOLS: [&str; 4] = [
     "py-ocsf-models==0.10.0",
     "botocore==1.44.8",
     "awscli==1.46.3",
+    "duckdb==2.0.1",
 ];
 
 fn root() -> &'static Path {
@@ -38,7 +39,7 @@ fn python() -> &'static PathBuf {
         support::venv(
             "pipeline-tools-venv",
             &TOOLS,
-            "import py_ocsf_models, botocore, awscli",
+            "import py_ocsf_models, botocore, awscli, duckdb",
         )
     })
 }
@@ -145,6 +146,41 @@ fn py_ocsf_models_accepts_every_ocsf_event_and_rejected_the_old_owner() {
     assert!(out.contains("90 of 90 accepted"), "{out}");
     let (ok, out) = check("check_ocsf.py", &with_old_owner(&events));
     assert!(!ok && out.contains("resources.0.owner"), "{out}");
+}
+
+/// docs/outputs.md's way into Security Lake: its DuckDB statement turns the OCSF document into
+/// Parquet, every event in it.
+#[test]
+fn the_documented_parquet_conversion_keeps_every_ocsf_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = scan("ocsf", &demo());
+    std::fs::write(
+        dir.path().join("findings.ocsf.json"),
+        serde_json::to_vec(&events).unwrap(),
+    )
+    .unwrap();
+    let doc = std::fs::read_to_string(root().join("docs/outputs.md")).unwrap();
+    let statement = "COPY (SELECT * FROM read_json_auto('findings.ocsf.json')) TO 'plaudit.parquet' (FORMAT parquet)";
+    assert!(
+        doc.contains(statement),
+        "docs/outputs.md no longer says {statement}"
+    );
+    let out = Command::new(python())
+        .current_dir(dir.path())
+        .arg("-c")
+        .arg(format!(
+            "import duckdb\nduckdb.sql(\"{statement}\")\n\
+             print(duckdb.sql(\"SELECT count(*), count(DISTINCT finding_info.uid), min(class_uid), max(class_uid) FROM 'plaudit.parquet'\").fetchall())"
+        ))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text.trim(), "[(90, 90, 2003, 2003)]");
 }
 
 /// What AWS's user guide lists as required of every finding (the API model marks the first
