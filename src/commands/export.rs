@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
 use super::{Context, Run};
 use crate::exit;
@@ -68,13 +68,7 @@ impl Run for Args {
 /// and last seen up to that scan and the waivers on its findings.
 fn from_history(h: &History, scan: Option<i64>) -> Result<(Inventory, Seen)> {
     let scans: Vec<ScanRecord> = h.scans()?.into_iter().filter(|s| s.finished()).collect();
-    let target = match scan {
-        Some(id) => h.scan(id)?,
-        None => scans
-            .last()
-            .cloned()
-            .context("no finished scan in the history: give --inventory FILE")?,
-    };
+    let target = h.scan_or_last_finished(scan)?;
     let mut seen = Seen::default();
     for s in scans.iter().filter(|s| s.id <= target.id) {
         seen.add(&h.inventory(s.id)?, &s.started_at);

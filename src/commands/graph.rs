@@ -125,34 +125,11 @@ impl Run for Args {
 
 /// A scan's inventory and the findings it recorded (the last finished scan by default).
 fn from_history(h: &History, scan: Option<i64>) -> Result<(Inventory, Vec<Finding>)> {
-    let id = match scan {
-        Some(id) => h.scan(id)?.id,
-        None => {
-            h.scans()?
-                .into_iter()
-                .rfind(|s| s.finished())
-                .context("no finished scan in the history: give --inventory FILE")?
-                .id
-        }
-    };
+    let id = h.scan_or_last_finished(scan)?.id;
     let findings = h
         .findings(id)?
         .into_iter()
-        .map(|r| Finding {
-            rule_id: r.rule_id,
-            title: r.title,
-            severity: r.severity,
-            status: r.status,
-            account_id: r.account_id,
-            region: r.region,
-            resource_type: r.resource_type,
-            resource_id: r.resource_id,
-            resource_arn: String::new(),
-            reason: r.reason,
-            path: r.path,
-            waiver_id: r.waiver_id,
-            new_since_baseline: None,
-        })
+        .map(|r| r.into_finding())
         .collect();
     Ok((h.inventory(id)?, findings))
 }

@@ -398,6 +398,27 @@ pub struct Recorded {
     pub first_seen_at: Option<String>,
 }
 
+impl Recorded {
+    /// The finding as the scan reported it (without the resource ARN, which is not recorded).
+    pub fn into_finding(self) -> Finding {
+        Finding {
+            rule_id: self.rule_id,
+            title: self.title,
+            severity: self.severity,
+            status: self.status,
+            account_id: self.account_id,
+            region: self.region,
+            resource_type: self.resource_type,
+            resource_id: self.resource_id,
+            resource_arn: String::new(),
+            reason: self.reason,
+            path: self.path,
+            waiver_id: self.waiver_id,
+            new_since_baseline: None,
+        }
+    }
+}
+
 /// What a scan records about itself before it starts.
 #[derive(Debug, Clone, Copy)]
 pub struct NewScan<'a> {
@@ -615,6 +636,19 @@ impl History {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Scan `id`, or without one the last finished scan (for commands that read a scan of the
+    /// history instead of an `--inventory`).
+    pub fn scan_or_last_finished(&self, id: Option<i64>) -> Result<ScanRecord> {
+        match id {
+            Some(id) => self.scan(id),
+            None => self
+                .scans()?
+                .into_iter()
+                .rfind(|s| s.finished())
+                .context("no finished scan in the history: give --inventory FILE"),
+        }
     }
 
     pub fn scan(&self, id: i64) -> Result<ScanRecord> {

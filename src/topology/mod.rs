@@ -186,33 +186,8 @@ impl Graph {
     /// target groups and the endpoints connected to it), never half a chain.
     pub fn filter(&self, f: &Filter) -> Graph {
         let n = self.nodes.len();
-        let mut adjacent: Vec<Vec<usize>> = vec![Vec::new(); n];
-        for e in &self.edges {
-            adjacent[e.from].push(e.to);
-            adjacent[e.to].push(e.from);
-        }
-        // The connected pieces: a service's whole chain, with its consumers.
-        let mut piece = vec![usize::MAX; n];
-        let mut pieces: Vec<Vec<usize>> = Vec::new();
-        for start in 0..n {
-            if piece[start] != usize::MAX {
-                continue;
-            }
-            let id = pieces.len();
-            let mut members = vec![start];
-            piece[start] = id;
-            let mut i = 0;
-            while i < members.len() {
-                for &m in &adjacent[members[i]] {
-                    if piece[m] == usize::MAX {
-                        piece[m] = id;
-                        members.push(m);
-                    }
-                }
-                i += 1;
-            }
-            pieces.push(members);
-        }
+        let adjacent = self.adjacency();
+        let pieces = self.components(&adjacent);
         let mut keep = vec![true; n];
         let matches_any = |hay: &str, needles: &[String]| {
             needles
@@ -331,29 +306,8 @@ impl Graph {
     /// own, worst first (then in the graph's order).
     pub fn pieces(&self) -> Vec<Graph> {
         let n = self.nodes.len();
-        let mut adjacent: Vec<Vec<usize>> = vec![Vec::new(); n];
-        for e in &self.edges {
-            adjacent[e.from].push(e.to);
-            adjacent[e.to].push(e.from);
-        }
-        let mut seen = vec![false; n];
         let mut pieces: Vec<(Health, Graph)> = Vec::new();
-        for start in 0..n {
-            if seen[start] {
-                continue;
-            }
-            seen[start] = true;
-            let mut members = vec![start];
-            let mut i = 0;
-            while i < members.len() {
-                for &m in &adjacent[members[i]] {
-                    if !seen[m] {
-                        seen[m] = true;
-                        members.push(m);
-                    }
-                }
-                i += 1;
-            }
+        for members in self.components(&self.adjacency()) {
             let mut keep = vec![false; n];
             for &m in &members {
                 keep[m] = true;
@@ -371,6 +325,41 @@ impl Graph {
         // Stable: equal health keeps the graph's order.
         pieces.sort_by_key(|p| std::cmp::Reverse(p.0));
         pieces.into_iter().map(|(_, g)| g).collect()
+    }
+
+    /// Each node's neighbours, either way along the edges.
+    fn adjacency(&self) -> Vec<Vec<usize>> {
+        let mut adjacent: Vec<Vec<usize>> = vec![Vec::new(); self.nodes.len()];
+        for e in &self.edges {
+            adjacent[e.from].push(e.to);
+            adjacent[e.to].push(e.from);
+        }
+        adjacent
+    }
+
+    /// The connected pieces, as node indices: a service's whole chain, with its consumers.
+    fn components(&self, adjacent: &[Vec<usize>]) -> Vec<Vec<usize>> {
+        let mut seen = vec![false; self.nodes.len()];
+        let mut pieces = Vec::new();
+        for start in 0..self.nodes.len() {
+            if seen[start] {
+                continue;
+            }
+            seen[start] = true;
+            let mut members = vec![start];
+            let mut i = 0;
+            while i < members.len() {
+                for &m in &adjacent[members[i]] {
+                    if !seen[m] {
+                        seen[m] = true;
+                        members.push(m);
+                    }
+                }
+                i += 1;
+            }
+            pieces.push(members);
+        }
+        pieces
     }
 
     /// The pieces that hold a failing node or hop and a service, worst first.
