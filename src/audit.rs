@@ -17,6 +17,7 @@ use crate::findings::{self, Finding, Status};
 use crate::history::History;
 use crate::inventory::Inventory;
 use crate::report::{ScanReport, WaiverNotes};
+use crate::rules::eval::KeepPassing;
 use crate::rules::{RuleError, RuleSet};
 use crate::store::Store;
 use crate::waivers::Waivers;
@@ -92,6 +93,11 @@ impl Baseline {
     pub fn contains(&self, fingerprint: &str) -> bool {
         self.failing.contains(fingerprint)
     }
+
+    /// The fingerprints of the baseline's failing findings.
+    pub fn failing(&self) -> impl Iterator<Item = &str> {
+        self.failing.iter().map(String::as_str)
+    }
 }
 
 /// How a scan's result becomes an exit code.
@@ -127,6 +133,17 @@ impl Verdict {
     }
 }
 
+/// How findings are judged once the rules have run: waivers (as of `today`), the baseline,
+/// the exit code's settings, and which passing findings are listed.
+#[derive(Debug, Clone, Copy)]
+pub struct Review<'a> {
+    pub waivers: Option<&'a Waivers>,
+    pub today: NaiveDate,
+    pub baseline: Option<&'a Baseline>,
+    pub verdict: Verdict,
+    pub keep: KeepPassing<'a>,
+}
+
 /// What a scan found and what it earns.
 #[derive(Debug)]
 pub struct ScanOutcome {
@@ -155,20 +172,20 @@ pub fn load_store(inv: &Inventory) -> Result<Store> {
 
 /// Evaluates the rules over a loaded inventory, applies the waivers (as of `today`),
 /// compares with the baseline and decides the exit code.
-pub fn evaluate(
-    set: &RuleSet,
-    store: &Store,
-    inv: &Inventory,
-    waivers: Option<&Waivers>,
-    today: NaiveDate,
-    baseline: Option<&Baseline>,
-    verdict: &Verdict,
-) -> ScanOutcome {
-    let mut ev = crate::rules::eval::evaluate(set, store, inv);
+pub fn evaluate(set: &RuleSet, store: &Store, inv: &Inventory, review: &Review<'_>) -> ScanOutcome {
+    let Review {
+        waivers,
+        today,
+        baseline,
+        verdict,
+        keep,
+    } = *review;
+    let mut ev = crate::rules::eval::evaluate_keeping(set, store, inv, keep);
     let applied = waivers
         .map(|w| w.apply(&mut ev.findings, inv, today))
         .unwrap_or_default();
     let mut report = ScanReport::new(inv, ev.findings, set);
+    report.count_unlisted_passes(ev.passing_not_listed);
     report.waivers = WaiverNotes {
         expired: applied.expired,
         stale: applied.stale,

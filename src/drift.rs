@@ -313,7 +313,10 @@ pub fn compare_findings(
                 } else if gap {
                     "not evaluated: its account-region could not be read".into()
                 } else {
-                    "the resource is gone".into()
+                    // A scan lists only the passes that resolve an open finding (all of them
+                    // with --show-pass): one absent from a scan that read its account-region
+                    // passes there, or its resource is gone.
+                    "no longer failing: it passes, or the resource is gone".into()
                 };
                 c.before = Some(p.reason.clone());
                 c.before_severity = Some(p.severity);

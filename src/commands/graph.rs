@@ -1,7 +1,9 @@
 //! `plaudit graph`: the organisation's PrivateLink as a picture — consumer endpoints, services,
 //! load balancers and target groups in their accounts, coloured by the worst finding on each
 //! — from a saved inventory (the rules are evaluated) or a scan of the history (its recorded
-//! findings). The model is [`crate::topology`]; this file loads, filters and writes.
+//! findings; a scan records passes only where they resolve an open finding, so resources
+//! that only passed are drawn uncoloured). The model is [`crate::topology`]; this file loads,
+//! filters and writes.
 
 use std::path::PathBuf;
 

@@ -1,6 +1,7 @@
 //! `plaudit scan`: crawl (or load) an inventory, evaluate the rules, print the report, record
 //! the scan in the history. The work is [`crate::audit`]; this file prints and records.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -14,6 +15,7 @@ use crate::history::{self, History, NewScan, ScanStatus};
 use crate::inventory::{self, Inventory};
 use crate::output;
 use crate::report::{self, Format, PrintOptions};
+use crate::rules::eval::KeepPassing;
 use crate::settings::{Flags, Settings};
 use crate::store::Store;
 use crate::waivers::Waivers;
@@ -64,7 +66,8 @@ pub struct Args {
     /// Exit 0 even with failing findings or coverage gaps (errors still exit 2)
     #[arg(long)]
     exit_zero: bool,
-    /// Also list passing findings in the table
+    /// List every passing finding, in every format (by default a report counts them and lists
+    /// only those that resolve an open finding)
     #[arg(long)]
     show_pass: bool,
     #[command(flatten)]
@@ -103,15 +106,25 @@ impl Run for Args {
             exit_zero: self.exit_zero,
         };
         let today = chrono::Utc::now().date_naive();
-        let mut outcome = audit::evaluate(
-            &set,
-            &store,
-            &inv,
-            waivers.as_ref(),
+        // Passing findings are listed where they are news (they resolve a finding open in the
+        // history or failing in the baseline), all of them with --show-pass; the rest are
+        // counted.
+        let resolvable = match self.show_pass {
+            true => None,
+            false => Some(resolvable(history.as_ref(), baseline.as_ref())?),
+        };
+        let keep = match &resolvable {
+            Some(set) => KeepPassing::Only(set),
+            None => KeepPassing::All,
+        };
+        let review = audit::Review {
+            waivers: waivers.as_ref(),
             today,
-            baseline.as_ref(),
-            &verdict,
-        );
+            baseline: baseline.as_ref(),
+            verdict,
+            keep,
+        };
+        let mut outcome = audit::evaluate(&set, &store, &inv, &review);
         // A signal stops the rules' queries; its handler then removes outputs and exits.
         crate::interrupt::halt_if_exiting();
         if self.format == Format::Html {
@@ -288,6 +301,19 @@ impl Args {
         }
         Ok(())
     }
+}
+
+/// The fingerprints a passing finding is news for: open in the history, failing in the
+/// baseline.
+fn resolvable(history: Option<&History>, baseline: Option<&Baseline>) -> Result<HashSet<String>> {
+    let mut set = match history {
+        Some(h) => h.open_fingerprints()?,
+        None => HashSet::new(),
+    };
+    if let Some(b) = baseline {
+        set.extend(b.failing().map(str::to_string));
+    }
+    Ok(set)
 }
 
 /// Logs the end of a step of a scan, with the seconds since the scan started.

@@ -66,7 +66,18 @@ impl Run for Command {
                 fail_on_new: false,
                 exit_zero: false,
             };
-            let outcome = audit::evaluate(&set, &store, &inv, Some(&w), today, None, &verdict);
+            let outcome = audit::evaluate(
+                &set,
+                &store,
+                &inv,
+                &audit::Review {
+                    waivers: Some(&w),
+                    today,
+                    baseline: None,
+                    verdict,
+                    keep: crate::rules::eval::KeepPassing::Only(&Default::default()),
+                },
+            );
             for x in &outcome.waiver_notes().stale {
                 println!(
                     "stale: waiver `{}` ({}) matches no failing finding in `{}`",

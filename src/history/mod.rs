@@ -11,6 +11,10 @@
 //! transaction. A scan killed in between stays `running` (listed as interrupted) and changes
 //! nothing else.
 //!
+//! A scan records its failing, waived and unknown findings and the passing ones that resolve
+//! an open finding (every passing one with `scan --show-pass`); the others are counted in
+//! the report, and the recorded inventory holds what they were evaluated on.
+//!
 //! First seen: a failing finding keeps the scan it first failed in for as long as it stays
 //! open. It is closed (resolved) only by a scan that saw its account-region and found it
 //! passing or gone; `unknown`, or absent because its account-region was a coverage gap, keeps
@@ -319,6 +323,40 @@ fn record_findings(
     Ok(())
 }
 
+/// Writes the inventory snapshot (JSON) into the scan's row as it is serialised, through
+/// SQLite's incremental blob I/O: at 10,000 accounts it is a few hundred megabytes, and
+/// holding it as a string (which SQLite then copied) was the history's largest cost in
+/// memory. Serialised twice: once to count its bytes (a blob's size is fixed when it is
+/// made), once into the blob. Readers accept the text form older histories hold.
+fn write_snapshot(tx: &Connection, id: i64, inv: &Inventory) -> Result<()> {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut size = Count(0);
+    serde_json::to_writer(&mut size, inv)?;
+    let size = i64::try_from(size.0).context("the inventory is too large to record")?;
+    tx.execute(
+        "UPDATE scans SET inventory = zeroblob(?2) WHERE id = ?1",
+        params![id, size],
+    )
+    .with_context(|| format!("the inventory snapshot ({size} bytes) does not fit the history"))?;
+    let mut blob = tx.blob_open(rusqlite::MAIN_DB, "scans", "inventory", id, false)?;
+    {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut blob);
+        serde_json::to_writer(&mut w, inv)?;
+        std::io::Write::flush(&mut w)?;
+    }
+    blob.close()?;
+    Ok(())
+}
+
 /// The open findings after a scan (a waived finding still fails: it stays open): failing
 /// now and not yet open → first seen now; open and now passing, or gone from an
 /// account-region this scan had in scope and read completely → resolved. Anything else
@@ -581,11 +619,9 @@ impl History {
         update_open_findings(&tx, id, &started_at, inv)?;
         let count = |s: Status| findings.iter().filter(|f| f.status == s).count() as i64;
         let gaps = inv.coverage.iter().filter(|c| c.status.is_gap()).count() as i64;
-        let snapshot = serde_json::to_string(inv)?;
         tx.execute(
             "UPDATE scans SET finished_at = ?2, status = ?3, exit_code = ?4, accounts = ?5,
-               account_regions = ?6, gaps = ?7, failing = ?8, unknown = ?9, waived = ?10,
-               inventory = ?11
+               account_regions = ?6, gaps = ?7, failing = ?8, unknown = ?9, waived = ?10
              WHERE id = ?1",
             params![
                 id,
@@ -603,9 +639,10 @@ impl History {
                 count(Status::Fail),
                 count(Status::Unknown),
                 count(Status::Waived),
-                snapshot
             ],
         )?;
+        write_snapshot(&tx, id, inv)
+            .with_context(|| format!("recording scan {id}'s inventory in `{path}`"))?;
         tx.commit()
             .with_context(|| format!("recording the scan in `{path}`"))
     }
@@ -663,6 +700,14 @@ impl History {
             })
     }
 
+    /// The fingerprints of the findings open now (failing or waived in the scan that saw
+    /// them last): a scan lists the passing findings among them, which resolve them.
+    pub fn open_fingerprints(&self) -> Result<std::collections::HashSet<String>> {
+        let mut st = self.conn.prepare("SELECT fingerprint FROM open_findings")?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// The findings a scan recorded.
     pub fn findings(&self, id: i64) -> Result<Vec<Recorded>> {
         let mut st = self.conn.prepare(
@@ -693,16 +738,24 @@ impl History {
 
     /// The inventory a scan recorded.
     pub fn inventory(&self, id: i64) -> Result<Inventory> {
-        let text: Option<String> = self
+        // A blob (written as serialised) or, in older histories, text.
+        let bytes: Option<Vec<u8>> = self
             .conn
             .query_row("SELECT inventory FROM scans WHERE id = ?1", [id], |r| {
-                r.get(0)
+                Ok(match r.get_ref(0)? {
+                    rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b) => {
+                        Some(b.to_vec())
+                    }
+                    _ => None,
+                })
             })
             .optional()?
             .flatten();
-        let text =
-            text.with_context(|| format!("scan {id} has no inventory (it did not finish)"))?;
+        let bytes =
+            bytes.with_context(|| format!("scan {id} has no inventory (it did not finish)"))?;
         let name = format!("{}#scan-{id}", self.path.display());
+        let text = String::from_utf8(bytes)
+            .with_context(|| format!("`{name}`: the recorded inventory is not UTF-8"))?;
         crate::inventory::parse_json(&text, Path::new(&name)).map_err(anyhow::Error::from)
     }
 

@@ -204,3 +204,39 @@ fn a_partial_scan_closes_nothing_outside_its_scope() {
     );
     assert_eq!(first_seen(&h, s3, "y"), Some(s1));
 }
+
+/// The snapshot is written into the row as it is serialised (a blob); a history from before
+/// holds it as text, and both read back. The open findings are what a scan lists passes for.
+#[test]
+fn the_inventory_snapshot_is_a_blob_and_old_text_snapshots_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = History::open(&dir.path().join("h.db")).unwrap();
+    let a = "111111111111";
+    let s1 = record(
+        &mut h,
+        &inv(None),
+        &[f(a, "x", Status::Fail), f(a, "y", Status::Waived)],
+    );
+    let kind: String = h
+        .conn
+        .query_row(
+            "SELECT typeof(inventory) FROM scans WHERE id = ?1",
+            [s1],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(kind, "blob");
+    assert_eq!(h.inventory(s1).unwrap(), inv(None));
+    let open = h.open_fingerprints().unwrap();
+    assert_eq!(open.len(), 2);
+    assert!(open.contains(&f(a, "x", Status::Fail).fingerprint()));
+    // As an older plaudit wrote it.
+    let text = serde_json::to_string(&inv(Some((a, "us-east-1")))).unwrap();
+    h.conn
+        .execute(
+            "UPDATE scans SET inventory = ?2 WHERE id = ?1",
+            params![s1, text],
+        )
+        .unwrap();
+    assert_eq!(h.inventory(s1).unwrap(), inv(Some((a, "us-east-1"))));
+}

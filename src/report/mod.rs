@@ -66,8 +66,10 @@ fn sanitize_keeping(s: &str, lines: bool) -> std::borrow::Cow<'_, str> {
 /// The version of the JSON output document and of the findings CSV column set.
 /// 2: findings carry `waiver_id` (status `waived`), CSV gains the column, JSON the
 /// `waivers` section. 3: JSON gains `accounts` (name, OU path, membership of each account
-/// the findings name), CSV the `account_name` and `ou_path` columns (at the end).
-pub const OUTPUT_SCHEMA_VERSION: u32 = 3;
+/// the findings name), CSV the `account_name` and `ou_path` columns (at the end). 4:
+/// passing findings are listed only where they resolve an open finding (all with
+/// `--show-pass`); `scan.passing_not_listed` says how many of `counts.pass` are not.
+pub const OUTPUT_SCHEMA_VERSION: u32 = 4;
 
 /// Output formats for findings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -181,7 +183,11 @@ pub struct Summary {
     pub account_regions: usize,
     /// False when the coverage ledger has a gap (exit code 3).
     pub complete: bool,
+    /// By status; `pass` counts every passing finding, listed or not.
     pub counts: BTreeMap<Status, usize>,
+    /// Passing findings counted in `counts` but not in `findings`: a report lists the
+    /// passing findings that resolve an open finding, and all of them with `--show-pass`.
+    pub passing_not_listed: usize,
     pub failing_by_severity: BTreeMap<Severity, usize>,
     pub coverage_gaps: usize,
 }
@@ -227,6 +233,7 @@ impl ScanReport {
                 account_regions: inv.account_regions(),
                 complete: gaps == 0,
                 counts,
+                passing_not_listed: 0,
                 failing_by_severity: by_sev,
                 coverage_gaps: gaps,
             },
@@ -251,6 +258,12 @@ impl ScanReport {
             pictures: Vec::new(),
             pictures_left_out: 0,
         }
+    }
+
+    /// Counts `n` passing findings the evaluation did not list.
+    pub fn count_unlisted_passes(&mut self, n: usize) {
+        *self.scan.counts.entry(Status::Pass).or_default() += n;
+        self.scan.passing_not_listed += n;
     }
 
     /// The name and OU path of an account a finding names.

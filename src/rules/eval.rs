@@ -6,6 +6,7 @@
 //! could not be read — a gap never hides as a pass.
 
 use std::collections::{BTreeSet, HashSet};
+use std::hash::{Hash, Hasher};
 
 use rusqlite::types::Value;
 
@@ -109,8 +110,41 @@ fn to_sql(v: &serde_json::Value) -> Value {
     }
 }
 
-/// Runs one rule within its time budget. Errors (a runtime SQL error, a bad `status` value,
-/// the budget spent, Ctrl-C) name the rule.
+/// Which passing findings an evaluation lists. The others are only counted: at 10,000
+/// accounts a scan has two million passing findings and a hundred thousand others, and
+/// holding the passes took half a scan's memory.
+#[derive(Debug, Clone, Copy)]
+pub enum KeepPassing<'a> {
+    /// Every passing finding (`scan --show-pass`, the rule tests, the benchmarks).
+    All,
+    /// Only those with these fingerprints: the findings a scan resolves (open in the history,
+    /// failing in the baseline), so that reports and the history say they pass now.
+    Only(&'a HashSet<String>),
+}
+
+impl KeepPassing<'_> {
+    fn keeps(&self, rule: &str, account: &str, region: &str, resource: &str) -> bool {
+        match self {
+            KeepPassing::All => true,
+            KeepPassing::Only(set) => {
+                !set.is_empty()
+                    && set.contains(&crate::findings::fingerprint(
+                        rule, account, region, resource,
+                    ))
+            }
+        }
+    }
+}
+
+/// One rule's result: the findings it lists and how many passing ones it only counted.
+#[derive(Debug, Default)]
+pub struct RuleFindings {
+    pub findings: Vec<Finding>,
+    pub passing_not_listed: usize,
+}
+
+/// Runs one rule within its time budget, every finding listed. Errors (a runtime SQL error,
+/// a bad `status` value, the budget spent, Ctrl-C) name the rule.
 pub fn run_rule(
     store: &Store,
     rule: &Rule,
@@ -118,8 +152,20 @@ pub fn run_rule(
     gaps: &GapIndex,
     ledger: &[CoverageEntry],
 ) -> Result<Vec<Finding>, RuleError> {
+    run_rule_keeping(store, rule, budget, gaps, ledger, KeepPassing::All).map(|r| r.findings)
+}
+
+/// [`run_rule`], listing only the passing findings `keep` keeps (the others are counted).
+pub fn run_rule_keeping(
+    store: &Store,
+    rule: &Rule,
+    budget: std::time::Duration,
+    gaps: &GapIndex,
+    ledger: &[CoverageEntry],
+    keep: KeepPassing<'_>,
+) -> Result<RuleFindings, RuleError> {
     store.set_budget(Some(budget));
-    let r = run_rule_unbounded(store, rule, gaps, ledger).map_err(|e| match e {
+    let r = run_rule_unbounded(store, rule, gaps, ledger, keep).map_err(|e| match e {
         // SQLite's progress handler stopped the statement.
         RuleError::Invalid {
             source_name,
@@ -148,7 +194,8 @@ fn run_rule_unbounded(
     rule: &Rule,
     gaps: &GapIndex,
     ledger: &[CoverageEntry],
-) -> Result<Vec<Finding>, RuleError> {
+    keep: KeepPassing<'_>,
+) -> Result<RuleFindings, RuleError> {
     let err = |m: String| invalid(&rule.source, m);
     let mut stmt = store
         .conn()
@@ -191,7 +238,10 @@ fn run_rule_unbounded(
         }
     };
     let mut out = Vec::new();
-    let mut seen = HashSet::new();
+    let mut passing_not_listed = 0;
+    // Each resource once: a 128-bit hash of its key rather than the key (a rule returns a
+    // row per resource, millions at scale).
+    let mut seen: HashSet<u128> = HashSet::new();
     while let Some(row) = rows
         .next()
         .map_err(|e| err(format!("rule `{}`: {e}", rule.id)))?
@@ -218,11 +268,29 @@ fn run_rule_unbounded(
                 rule.id
             ))
         })?;
-        if !seen.insert((account_id.clone(), region.clone(), resource_id.clone())) {
+        if !seen.insert(resource_key(&account_id, &region, &resource_id)) {
             return Err(err(format!(
                 "rule `{}` returned resource `{resource_id}` ({account_id} {region}) twice; a rule returns one row per resource",
                 rule.id
             )));
+        }
+        // A pass over incomplete inputs is `unknown`: a gap never hides as a pass.
+        let (status, reason) = if status == Status::Pass
+            && rule
+                .inputs
+                .iter()
+                .any(|api| gaps.has_gap(&account_id, &region, api))
+        {
+            (
+                Status::Unknown,
+                format!("{reason} — but inputs are incomplete here (coverage gap)"),
+            )
+        } else {
+            (status, reason)
+        };
+        if status == Status::Pass && !keep.keeps(&rule.id, &account_id, &region, &resource_id) {
+            passing_not_listed += 1;
+            continue;
         }
         out.push(Finding {
             rule_id: rule.id.clone(),
@@ -240,13 +308,30 @@ fn run_rule_unbounded(
             new_since_baseline: None,
         });
     }
-    apply_coverage(rule, &mut out, gaps, ledger);
-    Ok(out)
+    add_not_evaluated(rule, &mut out, gaps, ledger);
+    Ok(RuleFindings {
+        findings: out,
+        passing_not_listed,
+    })
 }
 
-/// Downgrades passes over incomplete inputs to `unknown` and adds one `unknown` finding per
-/// account-region whose inputs for this rule have a gap.
-fn apply_coverage(rule: &Rule, out: &mut Vec<Finding>, gaps: &GapIndex, ledger: &[CoverageEntry]) {
+/// A resource's key as a 128-bit hash (two SipHashes with different prefixes).
+fn resource_key(account: &str, region: &str, resource: &str) -> u128 {
+    let half = |salt: u8| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (salt, account, region, resource).hash(&mut h);
+        h.finish()
+    };
+    (u128::from(half(0)) << 64) | u128::from(half(1))
+}
+
+/// Adds one `unknown` finding per account-region whose inputs for this rule have a gap.
+fn add_not_evaluated(
+    rule: &Rule,
+    out: &mut Vec<Finding>,
+    gaps: &GapIndex,
+    ledger: &[CoverageEntry],
+) {
     if gaps.is_empty() {
         return;
     }
@@ -257,20 +342,6 @@ fn apply_coverage(rule: &Rule, out: &mut Vec<Finding>, gaps: &GapIndex, ledger: 
             && c.account_id != crate::inventory::ORGANIZATION
             && (c.api.blocks_every_input() || rule.inputs.iter().any(|i| i == c.api.as_str()))
     };
-    for f in out.iter_mut() {
-        if f.status == Status::Pass
-            && rule
-                .inputs
-                .iter()
-                .any(|api| gaps.has_gap(&f.account_id, &f.region, api))
-        {
-            f.status = Status::Unknown;
-            f.reason = format!(
-                "{} — but inputs are incomplete here (coverage gap)",
-                f.reason
-            );
-        }
-    }
     let mut places: BTreeSet<(String, String)> = BTreeSet::new();
     for c in ledger.iter().filter(|c| relevant(c)) {
         let region = c.region_or_all().to_string();
@@ -308,6 +379,8 @@ fn apply_coverage(rule: &Rule, out: &mut Vec<Finding>, gaps: &GapIndex, ledger: 
 #[derive(Debug, Default)]
 pub struct Evaluation {
     pub findings: Vec<Finding>,
+    /// Passing findings counted but not listed (see [`KeepPassing`]).
+    pub passing_not_listed: usize,
     /// Rules that could not run, with the reason; the other rules' findings are kept.
     pub errors: Vec<RuleError>,
 }
@@ -320,6 +393,16 @@ const PARALLEL_FROM_ACCOUNT_REGIONS: usize = 200;
 /// evaluated on several threads, each with its own copy of the database (rules are
 /// independent; results do not depend on the thread count).
 pub fn evaluate(rules: &super::RuleSet, store: &Store, inv: &Inventory) -> Evaluation {
+    evaluate_keeping(rules, store, inv, KeepPassing::All)
+}
+
+/// [`evaluate`], listing only the passing findings `keep` keeps (the others are counted).
+pub fn evaluate_keeping(
+    rules: &super::RuleSet,
+    store: &Store,
+    inv: &Inventory,
+    keep: KeepPassing<'_>,
+) -> Evaluation {
     let threads = if inv.account_regions() >= PARALLEL_FROM_ACCOUNT_REGIONS {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -329,7 +412,7 @@ pub fn evaluate(rules: &super::RuleSet, store: &Store, inv: &Inventory) -> Evalu
     } else {
         1
     };
-    evaluate_with_threads(rules, store, inv, threads)
+    evaluate_with_threads(rules, store, inv, threads, keep)
 }
 
 /// [`evaluate`] with an explicit thread count (1 = on the calling thread only).
@@ -338,6 +421,7 @@ pub fn evaluate_with_threads(
     store: &Store,
     inv: &Inventory,
     threads: usize,
+    keep: KeepPassing<'_>,
 ) -> Evaluation {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let list = rules.rules();
@@ -349,7 +433,14 @@ pub fn evaluate_with_threads(
             let Some(rule) = list.get(i) else { break };
             done.push((
                 i,
-                run_rule(store, rule, rules.budget(), store.gaps(), &inv.coverage),
+                run_rule_keeping(
+                    store,
+                    rule,
+                    rules.budget(),
+                    store.gaps(),
+                    &inv.coverage,
+                    keep,
+                ),
             ));
         }
         done
@@ -377,7 +468,14 @@ pub fn evaluate_with_threads(
         if !results.iter().any(|(j, _)| *j == i) {
             results.push((
                 i,
-                run_rule(store, rule, rules.budget(), store.gaps(), &inv.coverage),
+                run_rule_keeping(
+                    store,
+                    rule,
+                    rules.budget(),
+                    store.gaps(),
+                    &inv.coverage,
+                    keep,
+                ),
             ));
         }
     }
@@ -385,7 +483,10 @@ pub fn evaluate_with_threads(
     let mut ev = Evaluation::default();
     for (_, r) in results {
         match r {
-            Ok(f) => ev.findings.extend(f),
+            Ok(f) => {
+                ev.findings.extend(f.findings);
+                ev.passing_not_listed += f.passing_not_listed;
+            }
             Err(e) => ev.errors.push(e),
         }
     }

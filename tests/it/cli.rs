@@ -138,11 +138,11 @@ fn config_overrides_change_findings() {
 fn json_output_has_the_documented_shape() {
     let (_, out, _) = stdout_of(
         plaudit()
-            .args(["scan", "--format", "json", "--inventory"])
+            .args(["scan", "--show-pass", "--format", "json", "--inventory"])
             .arg(demo()),
     );
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["schema_version"], 3);
+    assert_eq!(v["schema_version"], 4);
     let scan = &v["scan"];
     for k in [
         "tool_version",
@@ -186,6 +186,12 @@ fn json_output_has_the_documented_shape() {
     // Counts agree with the findings.
     let fails = findings.iter().filter(|f| f["status"] == "fail").count();
     assert_eq!(scan["counts"]["fail"], fails);
+    let passes = findings.iter().filter(|f| f["status"] == "pass").count();
+    assert_eq!(
+        scan["counts"]["pass"], passes,
+        "--show-pass lists every pass"
+    );
+    assert_eq!(scan["passing_not_listed"], 0);
     // Every rule of the catalogue both passes and fails somewhere in the demo.
     let (_, list, _) = stdout_of(plaudit().args(["rules", "list", "--format", "json"]));
     let list: Value = serde_json::from_str(&list).unwrap();
@@ -286,7 +292,7 @@ fn output_file_is_written_whole() {
         "summary goes to stderr: {stderr}"
     );
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    assert_eq!(v["schema_version"], 3);
+    assert_eq!(v["schema_version"], 4);
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -1937,4 +1943,103 @@ fn findings_name_their_accounts_and_ou_paths_in_every_machine_format() {
             .any(|e| e["cloud"]["account"]["name"] == "ledger-prod")
     );
     assert!(run("html").contains("ledger-prod"));
+}
+
+/// An organisation passes far more checks than it fails (two million passes at 10,000
+/// accounts): a report counts passes, and lists one only where it is news — it resolves a
+/// finding open in the history or failing in the baseline. `--show-pass` lists them all.
+#[test]
+fn passing_findings_are_counted_and_listed_only_where_they_resolve_a_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("history.db");
+    let json = |extra: &[&str], inventory: &Path| -> Value {
+        let (code, out, err) = stdout_of(
+            plaudit()
+                .args(["scan", "--exit-zero", "--format", "json"])
+                .args(extra)
+                .arg("--inventory")
+                .arg(inventory),
+        );
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let passes = |v: &Value| -> Vec<String> {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["status"] == "pass")
+            .map(|f| format!("{} {}", f["rule_id"], f["resource_id"]))
+            .collect()
+    };
+    let state_arg = state.to_str().unwrap();
+    let first = json(&["--state", state_arg], &demo());
+    assert!(passes(&first).is_empty(), "{:?}", passes(&first));
+    let counted = first["scan"]["counts"]["pass"].as_u64().unwrap();
+    assert!(counted > 10);
+    assert_eq!(first["scan"]["passing_not_listed"], counted);
+    let report1 = dir.path().join("first.json");
+    std::fs::write(&report1, first.to_string()).unwrap();
+
+    // The unverified private DNS name gets verified: that finding passes now.
+    let mut inv = demo_json();
+    let svc = inv["accounts"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .filter_map(|a| a.get_mut("regions").and_then(Value::as_array_mut))
+        .flatten()
+        .filter_map(|r| r.get_mut("endpoint_services").and_then(Value::as_array_mut))
+        .flatten()
+        .find(|s| s["id"] == "vpce-svc-0f9e8d7c6b5a43210")
+        .unwrap();
+    svc["private_dns_state"] = "verified".into();
+    let fixed = dir.path().join("fixed.json");
+    std::fs::write(&fixed, inv.to_string()).unwrap();
+    let resolved = "\"private-dns-unverified\" \"vpce-svc-0f9e8d7c6b5a43210\"".to_string();
+
+    // Against the history: the one pass that resolves an open finding is listed.
+    let second = json(&["--state", state_arg], &fixed);
+    assert_eq!(passes(&second), vec![resolved.clone()]);
+    assert_eq!(
+        second["scan"]["passing_not_listed"].as_u64().unwrap(),
+        second["scan"]["counts"]["pass"].as_u64().unwrap() - 1
+    );
+    // … recorded, so drift names it resolved by its pass, not as gone.
+    let (code, drift, err) =
+        stdout_of(plaudit().args(["drift", "--state", state_arg, "--format", "json"]));
+    assert_eq!(code, 0, "{err}");
+    let drift: Value = serde_json::from_str(&drift).unwrap();
+    let change = drift["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["resource_id"] == "vpce-svc-0f9e8d7c6b5a43210"
+                && c["rule_id"] == "private-dns-unverified"
+        })
+        .unwrap_or_else(|| panic!("{drift}"));
+    assert_eq!(change["drift"], "resolved");
+    assert!(
+        !change["after"].as_str().unwrap_or("").contains("gone"),
+        "{change}"
+    );
+    // A third scan: nothing is open for it any more, so its pass is not news.
+    let third = json(&["--state", state_arg], &fixed);
+    assert!(passes(&third).is_empty(), "{:?}", passes(&third));
+
+    // Against a baseline report instead of the history: the same pass is listed.
+    let baseline = json(
+        &["--no-history", "--baseline", report1.to_str().unwrap()],
+        &fixed,
+    );
+    assert_eq!(passes(&baseline), vec![resolved]);
+    // Without either, none; with --show-pass, every one.
+    assert!(passes(&json(&["--no-history"], &fixed)).is_empty());
+    let all = json(&["--no-history", "--show-pass"], &fixed);
+    assert_eq!(
+        passes(&all).len() as u64,
+        all["scan"]["counts"]["pass"].as_u64().unwrap()
+    );
+    assert_eq!(all["scan"]["passing_not_listed"], 0);
 }

@@ -103,6 +103,7 @@ fn live_scan() -> &'static (i32, Value, PathBuf, tempfile::TempDir) {
         let out = plaudit(m)
             .args([
                 "scan",
+                "--show-pass",
                 "--format",
                 "json",
                 "--regions",
@@ -323,7 +324,7 @@ fn saved_inventory_reevaluates_to_the_same_findings() {
             "XDG_DATA_HOME",
             concat!(env!("CARGO_TARGET_TMPDIR"), "/xdg-data"),
         )
-        .args(["scan", "--format", "json", "--inventory"])
+        .args(["scan", "--show-pass", "--format", "json", "--inventory"])
         .arg(saved)
         .output()
         .unwrap();
@@ -511,7 +512,7 @@ fn two_shards_merged_equal_one_live_scan() {
             "XDG_DATA_HOME",
             concat!(env!("CARGO_TARGET_TMPDIR"), "/xdg-data"),
         )
-        .args(["scan", "--format", "json", "--inventory"])
+        .args(["scan", "--show-pass", "--format", "json", "--inventory"])
         .arg(&merged)
         .output()
         .unwrap();

@@ -54,7 +54,7 @@ fn plaudit(sim: &Sim, dir: &Path, extra: &[&str]) -> Output {
     c.arg("scan")
         .arg("--config")
         .arg(&cfg)
-        .args(["--format", "json", "--fail-on", "none", "-o"])
+        .args(["--format", "json", "--show-pass", "--fail-on", "none", "-o"])
         .arg(dir.join("findings.json"))
         .arg("--save-inventory")
         .arg(dir.join("inventory.json"))
@@ -79,6 +79,7 @@ fn findings_of(inv: &Inventory, dir: &Path) -> Findings {
         .args([
             "scan",
             "--no-history",
+            "--show-pass",
             "--format",
             "json",
             "--fail-on",

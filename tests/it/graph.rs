@@ -452,10 +452,16 @@ fn the_last_recorded_scan_is_drawn_from_the_history() {
         .into_iter()
         .map(|n| (n["data-key"].clone(), n["data-health"].clone()))
         .collect();
+    // The history records passes only where they resolve an open finding: a resource whose
+    // findings all passed is drawn without a colour; every other colour is the same.
     let evaluated: BTreeMap<String, String> = groups(&demo_graph("svg", &[]), "node")
         .into_iter()
-        .map(|n| (n["data-key"].clone(), n["data-health"].clone()))
+        .map(|n| {
+            let health = n["data-health"].replace("pass", "none");
+            (n["data-key"].clone(), health)
+        })
         .collect();
+    assert!(from_history.values().any(|h| h == "fail"));
     assert_eq!(from_history, evaluated);
     let (code, _, err) = graph(&["--state", state_arg, "--scan", "99"]);
     assert_eq!(code, Some(2), "{err}");

@@ -52,7 +52,15 @@ fn demo() -> PathBuf {
 fn scan(format: &str, inventory: &Path) -> Value {
     let out = assert_cmd::Command::cargo_bin("plaudit")
         .unwrap()
-        .args(["scan", "--no-history", "--format", format, "--inventory"])
+        // Every pass too: the validators must see each status's shape.
+        .args([
+            "scan",
+            "--no-history",
+            "--show-pass",
+            "--format",
+            format,
+            "--inventory",
+        ])
         .arg(inventory)
         .output()
         .unwrap();

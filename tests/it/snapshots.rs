@@ -31,6 +31,7 @@ fn demo_table() {
 fn demo_csv() {
     insta::assert_snapshot!(run(&[
         "scan",
+        "--no-history",
         "--format",
         "csv",
         "--inventory",
