@@ -12,12 +12,13 @@ use crate::audit::{self, Baseline, ScanOutcome, Verdict};
 use crate::cli::{CrawlArgs, RuleSources};
 use crate::exit;
 use crate::history::{self, History, NewScan, ScanStatus};
+use crate::inventory::load::SourceFile;
 use crate::inventory::{self, Inventory};
 use crate::output;
 use crate::report::{self, Format, PrintOptions};
 use crate::rules::eval::KeepPassing;
 use crate::settings::{Flags, Settings};
-use crate::store::Store;
+use crate::store::{Loader, Store};
 use crate::waivers::Waivers;
 
 /// The most failing chains the HTML report draws (worst first; it says how many more).
@@ -98,8 +99,7 @@ impl Run for Args {
             None => None,
         };
         let started = Instant::now();
-        let inv = self.inventory(&settings, &started)?;
-        let store = self.load_and_save(&inv, &started)?;
+        let (inv, store, source) = self.inventory_and_store(&settings, &started)?;
         let verdict = Verdict {
             fail_on: settings.fail_on,
             fail_on_new: self.fail_on_new,
@@ -137,7 +137,11 @@ impl Run for Args {
         self.notes(&outcome)?;
         let code = outcome.exit_code;
         if let (Some(h), Some(r)) = (history.as_mut(), recording.as_mut()) {
-            r.finish(h, &inv, &outcome, &settings)?;
+            let snapshot = match &source {
+                Some(file) => history::Snapshot::File(file),
+                None => history::Snapshot::Inventory,
+            };
+            r.finish(h, &inv, snapshot, &outcome, &settings)?;
         }
         if stdout_closed {
             tracing::info!("stdout was closed before the report was whole; exit code {code}");
@@ -208,13 +212,48 @@ impl Args {
         output::check_outputs(&outputs, &inputs)
     }
 
-    fn inventory(&self, settings: &Settings, started: &Instant) -> Result<Inventory> {
+    /// The inventory and its database. A saved inventory is streamed into the database one
+    /// account at a time and kept only in outline (accounts and their region names, the
+    /// ledger), with the file it came from for the history; the HTML report draws resources,
+    /// so it reads the whole inventory, as does a crawl.
+    fn inventory_and_store(
+        &self,
+        settings: &Settings,
+        started: &Instant,
+    ) -> Result<(Inventory, Store, Option<SourceFile>)> {
         match self.inventory.as_deref() {
-            Some(p) => Ok(inventory::load_file(p)?),
+            Some(p) if self.format != Format::Html => {
+                let mut loader = Loader::new().context("loading the inventory into SQLite")?;
+                let streamed = inventory::load::stream_file(p, &mut |acct| {
+                    loader
+                        .add_account(acct)
+                        .with_context(|| format!("loading account {} into SQLite", acct.id))
+                })?;
+                match streamed {
+                    Some(s) => {
+                        let store = loader
+                            .finish(&s.outline)
+                            .context("loading the inventory into SQLite")?;
+                        phase(started, "inventory loaded into SQLite");
+                        Ok((s.outline, store, Some(s.source)))
+                    }
+                    None => {
+                        let inv = inventory::load_file(p)?;
+                        let store = self.load_and_save(&inv, started)?;
+                        Ok((inv, store, None))
+                    }
+                }
+            }
+            Some(p) => {
+                let inv = inventory::load_file(p)?;
+                let store = self.load_and_save(&inv, started)?;
+                Ok((inv, store, None))
+            }
             None => {
                 let inv = crate::crawl::crawl_blocking(&settings.crawl_options())?;
                 phase(started, "crawl finished");
-                Ok(inv)
+                let store = self.load_and_save(&inv, started)?;
+                Ok((inv, store, None))
             }
         }
     }
@@ -350,12 +389,19 @@ impl Unfinished {
         &mut self,
         h: &mut History,
         inv: &Inventory,
+        snapshot: history::Snapshot<'_>,
         outcome: &ScanOutcome,
         settings: &Settings,
     ) -> Result<()> {
         let id = self.id;
-        h.finish(id, inv, &outcome.report.findings, outcome.exit_code)
-            .with_context(|| format!("the report was written, but recording scan {id} failed"))?;
+        h.finish(
+            id,
+            inv,
+            snapshot,
+            &outcome.report.findings,
+            outcome.exit_code,
+        )
+        .with_context(|| format!("the report was written, but recording scan {id} failed"))?;
         tracing::info!("recorded as scan {id} in {}", h.path().display());
         self.finished = true;
         crate::interrupt::forget_scan();

@@ -29,6 +29,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::findings::{Finding, Severity, Status};
+use crate::inventory::load::SourceFile;
 use crate::inventory::{CoverageStatus, Inventory};
 
 /// Schema migrations, in order; `user_version` is how many have run.
@@ -323,6 +324,45 @@ fn record_findings(
     Ok(())
 }
 
+/// What a scan records as its inventory.
+#[derive(Debug, Clone, Copy)]
+pub enum Snapshot<'a> {
+    /// The inventory given to [`History::finish`], serialised.
+    Inventory,
+    /// The file it was read from, copied byte for byte (the scan held only an outline).
+    File(&'a SourceFile),
+}
+
+/// Copies the inventory file a scan read into the scan's row, through blob I/O, and checks
+/// that it is the file that was read: one that changed in between is not recorded as what
+/// the findings came from.
+fn copy_snapshot(tx: &Connection, id: i64, source: &SourceFile) -> Result<()> {
+    let size = i64::try_from(source.len).context("the inventory is too large to record")?;
+    tx.execute(
+        "UPDATE scans SET inventory = zeroblob(?2) WHERE id = ?1",
+        params![id, size],
+    )
+    .with_context(|| format!("the inventory snapshot ({size} bytes) does not fit the history"))?;
+    let file = std::fs::File::open(&source.path)
+        .with_context(|| format!("cannot read `{}` again", source.path.display()))?;
+    let mut blob = tx.blob_open(rusqlite::MAIN_DB, "scans", "inventory", id, false)?;
+    let changed = || {
+        anyhow::anyhow!(
+            "`{}` changed while it was scanned: the scan is not recorded",
+            source.path.display()
+        )
+    };
+    // Hashed as it is copied: the bytes recorded are the bytes checked.
+    let mut read = crate::inventory::load::Hashing::new(std::io::Read::take(file, source.len + 1));
+    let copied = std::io::copy(&mut read, &mut blob);
+    if read.bytes_read() != source.len || read.digest() != source.digest {
+        return Err(changed());
+    }
+    copied?;
+    blob.close()?;
+    Ok(())
+}
+
 /// Writes the inventory snapshot (JSON) into the scan's row as it is serialised, through
 /// SQLite's incremental blob I/O: at 10,000 accounts it is a few hundred megabytes, and
 /// holding it as a string (which SQLite then copied) was the history's largest cost in
@@ -597,11 +637,14 @@ impl History {
     }
 
     /// Records the end of a scan: its inventory, findings and ledger, and the findings' first
-    /// seen. One transaction: a reader sees the scan whole or not at all.
+    /// seen. One transaction: a reader sees the scan whole or not at all. `inv` may be an
+    /// outline (accounts with their region names) when `snapshot` is the file it was read
+    /// from.
     pub fn finish(
         &mut self,
         id: i64,
         inv: &Inventory,
+        snapshot: Snapshot<'_>,
         findings: &[Finding],
         exit_code: u8,
     ) -> Result<()> {
@@ -641,8 +684,11 @@ impl History {
                 count(Status::Waived),
             ],
         )?;
-        write_snapshot(&tx, id, inv)
-            .with_context(|| format!("recording scan {id}'s inventory in `{path}`"))?;
+        match snapshot {
+            Snapshot::Inventory => write_snapshot(&tx, id, inv),
+            Snapshot::File(source) => copy_snapshot(&tx, id, source),
+        }
+        .with_context(|| format!("recording scan {id}'s inventory in `{path}`"))?;
         tx.commit()
             .with_context(|| format!("recording the scan in `{path}`"))
     }

@@ -60,7 +60,7 @@ fn record(h: &mut History, inv: &Inventory, findings: &[Finding]) -> i64 {
             ruleset_hash: "h",
         })
         .unwrap();
-    h.finish(id, inv, findings, 1).unwrap();
+    h.finish(id, inv, Snapshot::Inventory, findings, 1).unwrap();
     id
 }
 
@@ -239,4 +239,61 @@ fn the_inventory_snapshot_is_a_blob_and_old_text_snapshots_still_read() {
         )
         .unwrap();
     assert_eq!(h.inventory(s1).unwrap(), inv(Some((a, "us-east-1"))));
+}
+
+/// A scan of a saved inventory holds it in outline and records the file itself: the whole
+/// inventory reads back; a file that changed after it was read is not recorded as the
+/// scan's inventory, and the scan stays unfinished.
+#[test]
+fn a_scanned_file_is_recorded_whole_and_a_changed_one_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("inv.json");
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-org.json");
+    std::fs::copy(&demo, &file).unwrap();
+    let whole = crate::inventory::load_file(&file).unwrap();
+    let streamed = crate::inventory::load::stream_file(&file, &mut |_| Ok(()))
+        .unwrap()
+        .unwrap();
+    assert_ne!(streamed.outline, whole, "an outline has no resources");
+    let mut h = History::open(&dir.path().join("h.db")).unwrap();
+    let begin = |h: &History| {
+        h.begin(NewScan {
+            source: "inv.json",
+            ruleset_hash: "h",
+        })
+        .unwrap()
+    };
+    let a = "111111111111";
+    let s1 = begin(&h);
+    h.finish(
+        s1,
+        &streamed.outline,
+        Snapshot::File(&streamed.source),
+        &[f(a, "x", Status::Fail)],
+        1,
+    )
+    .unwrap();
+    assert_eq!(h.inventory(s1).unwrap(), whole);
+
+    let s2 = begin(&h);
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text = text.replacen("pendingVerification", "verified", 1);
+    std::fs::write(&file, text).unwrap();
+    let err = h
+        .finish(
+            s2,
+            &streamed.outline,
+            Snapshot::File(&streamed.source),
+            &[f(a, "y", Status::Fail)],
+            1,
+        )
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("changed while it was scanned"),
+        "{err:#}"
+    );
+    assert!(h.findings(s2).unwrap().is_empty());
+    assert!(h.inventory(s2).is_err());
+    assert_eq!(h.scans().unwrap()[1].status, ScanStatus::Running);
+    assert_eq!(h.open_fingerprints().unwrap().len(), 1);
 }

@@ -36,7 +36,7 @@ use ipnet::IpNet;
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, params};
 
-use crate::inventory::{ALL_REGIONS, Inventory, Region};
+use crate::inventory::{ALL_REGIONS, Account, Inventory, Region};
 
 /// The documented tables, one per resource kind.
 /// (Each `CREATE INDEX` in it stays on one line: [`Store::load`] builds the indexes after the
@@ -196,26 +196,63 @@ fn open_file() -> Option<(Connection, DbFile)> {
     Some((conn, path))
 }
 
-impl Store {
-    /// Creates a database (a temporary file; in memory where no temporary file can be made)
-    /// and loads `inv` into it.
-    pub fn load(inv: &Inventory) -> Result<Store, StoreError> {
-        let t = Instant::now();
-        let (mut conn, file) = match open_file() {
+/// A database being filled one account at a time (an inventory read from a file, account by
+/// account, is never held whole): [`Loader::add_account`] for each, then [`Loader::finish`]
+/// with the rest of the inventory. Dropped unfinished, its temporary file goes with it.
+pub struct Loader {
+    conn: Connection,
+    file: Option<Arc<DbFile>>,
+    started: Instant,
+}
+
+impl Loader {
+    /// Creates the database (a temporary file; in memory where no temporary file can be
+    /// made) and its tables, and opens the transaction the rows go in.
+    pub fn new() -> Result<Loader, StoreError> {
+        let (conn, file) = match open_file() {
             Some((c, f)) => (c, Some(Arc::new(f))),
             None => (open_memory()?, None),
         };
         // Indexes are built once the rows are in: faster than keeping them up to date row by
         // row (a third of the load at 1,000 accounts).
-        let (indexes, tables): (Vec<&str>, Vec<&str>) = SCHEMA_SQL
+        let tables: Vec<&str> = SCHEMA_SQL
             .lines()
-            .partition(|l| l.starts_with("CREATE INDEX"));
+            .filter(|l| !l.starts_with("CREATE INDEX"))
+            .collect();
         conn.execute_batch(&tables.join("\n"))?;
+        conn.execute_batch("BEGIN")?;
+        Ok(Loader {
+            conn,
+            file,
+            started: Instant::now(),
+        })
+    }
+
+    /// Inserts one account, its regions and their resources.
+    pub fn add_account(&mut self, acct: &Account) -> Result<(), StoreError> {
+        insert_account(&self.conn, acct)?;
+        Ok(())
+    }
+
+    /// Inserts what belongs to the whole inventory (its organisation, membership and
+    /// ledger; `inv.accounts` are not inserted again), then builds the indexes and derived
+    /// tables and locks the database for the rules.
+    pub fn finish(self, inv: &Inventory) -> Result<Store, StoreError> {
+        let Loader {
+            mut conn,
+            file,
+            started: t,
+        } = self;
         let collected_at = inv.collected_at.unwrap_or_else(Utc::now);
+        insert_header(&conn, inv, collected_at)?;
+        conn.execute_batch("COMMIT")?;
         let gaps = Arc::new(GapIndex::new(inv));
         let partition: Arc<str> = Arc::from(inv.partition());
         register_functions(&conn, gaps.clone(), collected_at, partition.clone())?;
-        insert_inventory(&conn, inv, collected_at)?;
+        let indexes: Vec<&str> = SCHEMA_SQL
+            .lines()
+            .filter(|l| l.starts_with("CREATE INDEX"))
+            .collect();
         conn.execute_batch(&indexes.join("\n"))?;
         let inserted = t.elapsed().as_secs_f64();
         conn.execute_batch(DERIVED_SQL)?;
@@ -237,6 +274,18 @@ impl Store {
             budget,
             file,
         })
+    }
+}
+
+impl Store {
+    /// Creates a database (a temporary file; in memory where no temporary file can be made)
+    /// and loads `inv` into it.
+    pub fn load(inv: &Inventory) -> Result<Store, StoreError> {
+        let mut loader = Loader::new()?;
+        for acct in &inv.accounts {
+            loader.add_account(acct)?;
+        }
+        loader.finish(inv)
     }
 
     /// A second connection to the database (for evaluating rules on another thread): the
@@ -528,12 +577,12 @@ impl GapIndex {
     }
 }
 
-fn insert_inventory(
-    conn: &Connection,
+/// The rows of the whole inventory: scan metadata, the membership, the ledger.
+fn insert_header(
+    tx: &Connection,
     inv: &Inventory,
     collected_at: DateTime<Utc>,
 ) -> rusqlite::Result<()> {
-    let tx = conn.unchecked_transaction()?;
     tx.execute(
         "INSERT INTO scan_meta VALUES ('collected_at', ?1)",
         params![collected_at.to_rfc3339()],
@@ -564,20 +613,6 @@ fn insert_inventory(
         tx.prepare_cached("INSERT OR IGNORE INTO org_members VALUES (?1,?2,?3,?4)")?
             .execute(params![m.id, m.name, m.state, m.ou_path])?;
     }
-    for acct in &inv.accounts {
-        tx.prepare_cached("INSERT INTO accounts VALUES (?1,?2,?3,?4,?5,?6)")?
-            .execute(params![
-                acct.id,
-                acct.name,
-                acct.email,
-                acct.status,
-                acct.ou_path,
-                serde_json::to_string(&acct.tags).unwrap_or_else(|_| "{}".into()),
-            ])?;
-        for region in &acct.regions {
-            insert_region(&tx, &acct.id, region)?;
-        }
-    }
     for c in &inv.coverage {
         tx.prepare_cached("INSERT INTO coverage VALUES (?1,?2,?3,?4,?5)")?
             .execute(params![
@@ -588,7 +623,24 @@ fn insert_inventory(
                 c.error,
             ])?;
     }
-    tx.commit()
+    Ok(())
+}
+
+/// An account's row, its regions and their resources.
+fn insert_account(tx: &Connection, acct: &Account) -> rusqlite::Result<()> {
+    tx.prepare_cached("INSERT INTO accounts VALUES (?1,?2,?3,?4,?5,?6)")?
+        .execute(params![
+            acct.id,
+            acct.name,
+            acct.email,
+            acct.status,
+            acct.ou_path,
+            serde_json::to_string(&acct.tags).unwrap_or_else(|_| "{}".into()),
+        ])?;
+    for region in &acct.regions {
+        insert_region(tx, &acct.id, region)?;
+    }
+    Ok(())
 }
 
 fn insert_region(tx: &Connection, account: &str, r: &Region) -> rusqlite::Result<()> {
