@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 
 use super::{Context, Run};
 use crate::{exit, inventory, output};
@@ -27,33 +27,40 @@ impl Run for Args {
                 .collect();
             output::check_outputs(&[("-o", o)], &ins)?;
         }
-        let mut invs = Vec::new();
-        for p in &self.inputs {
-            invs.push(inventory::load_file(p)?);
-        }
         let names: Vec<String> = self
             .inputs
             .iter()
             .map(|p| p.display().to_string())
             .collect();
-        let merged = inventory::merge::merge(invs, &names)
-            .map_err(|e| anyhow::anyhow!("cannot merge: {e}"))?;
+        // Files are merged streaming, one account at a time; pipes are read whole.
+        let mut done = None;
         output::emit(self.output.as_deref(), |w| {
-            serde_json::to_writer_pretty(&mut *w, &merged)?;
-            writeln!(w)?;
+            done = inventory::merge::merge_files(&self.inputs, &names, w)?;
+            if done.is_none() {
+                let mut invs = Vec::new();
+                for p in &self.inputs {
+                    invs.push(inventory::load_file(p)?);
+                }
+                let merged = inventory::merge::merge(invs, &names)
+                    .map_err(|e| anyhow::anyhow!("cannot merge: {e}"))?;
+                serde_json::to_writer_pretty(&mut *w, &merged)?;
+                writeln!(w)?;
+                done = Some(inventory::merge::Merged {
+                    accounts: merged.accounts.len(),
+                    account_regions: merged.account_regions(),
+                    gaps: merged.gaps().count(),
+                });
+            }
             Ok(())
         })?;
+        let merged = done.context("nothing was merged")?;
         use crate::report::plural;
         eprintln!(
             "merged {} inventories: {}, {}, {}",
             self.inputs.len(),
-            plural(merged.accounts.len(), "account", "accounts"),
-            plural(
-                merged.account_regions(),
-                "account-region",
-                "account-regions"
-            ),
-            plural(merged.gaps().count(), "coverage gap", "coverage gaps"),
+            plural(merged.accounts, "account", "accounts"),
+            plural(merged.account_regions, "account-region", "account-regions"),
+            plural(merged.gaps, "coverage gap", "coverage gaps"),
         );
         Ok(exit::OK)
     }

@@ -406,17 +406,23 @@ pub fn validate(inv: &Inventory) -> Result<(), String> {
 /// The checks of [`validate`], one account at a time: what must be unique across the
 /// inventory is remembered between accounts.
 #[derive(Default)]
-struct Validator {
+pub(crate) struct Validator {
     accounts: HashSet<String>,
     /// (kind, id) → (account, region) of ids unique in AWS (an ARN, a `vpce-…` id).
     global: HashMap<(&'static str, String), (String, String)>,
 }
 
 impl Validator {
-    fn check(&mut self, acct: &Account) -> Result<(), String> {
+    pub(crate) fn check(&mut self, acct: &Account) -> Result<(), String> {
         if !self.accounts.insert(acct.id.clone()) {
             return Err(format!("account `{}` appears twice", acct.id));
         }
+        self.check_regions(acct)
+    }
+
+    /// [`Validator::check`] but for the account's id being new: the parts of an account
+    /// split over several inventories are checked one after another.
+    pub(crate) fn check_regions(&mut self, acct: &Account) -> Result<(), String> {
         let mut regions = HashSet::new();
         for region in &acct.regions {
             self.unique_ids(&acct.id, region)?;
