@@ -426,22 +426,22 @@ pub fn evaluate_with_threads(
     use std::sync::atomic::{AtomicUsize, Ordering};
     let list = rules.rules();
     let next = AtomicUsize::new(0);
+    let run = |store: &Store, rule: &Rule| {
+        run_rule_keeping(
+            store,
+            rule,
+            rules.budget(),
+            store.gaps(),
+            &inv.coverage,
+            keep,
+        )
+    };
     let work = |store: &Store| {
         let mut done = Vec::new();
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(rule) = list.get(i) else { break };
-            done.push((
-                i,
-                run_rule_keeping(
-                    store,
-                    rule,
-                    rules.budget(),
-                    store.gaps(),
-                    &inv.coverage,
-                    keep,
-                ),
-            ));
+            done.push((i, run(store, rule)));
         }
         done
     };
@@ -466,17 +466,7 @@ pub fn evaluate_with_threads(
     // Any rule a lost worker had taken is run again on this thread.
     for (i, rule) in list.iter().enumerate() {
         if !results.iter().any(|(j, _)| *j == i) {
-            results.push((
-                i,
-                run_rule_keeping(
-                    store,
-                    rule,
-                    rules.budget(),
-                    store.gaps(),
-                    &inv.coverage,
-                    keep,
-                ),
-            ));
+            results.push((i, run(store, rule)));
         }
     }
     results.sort_by_key(|(i, _)| *i);

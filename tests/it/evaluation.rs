@@ -4,13 +4,15 @@
 use plaudit::findings::Status;
 use std::collections::HashSet;
 
+use plaudit::inventory::Inventory;
+use plaudit::rules::RuleSet;
 use plaudit::rules::eval::{KeepPassing, evaluate_with_threads};
 use plaudit::store::Store;
 
 use crate::synth::{Shape, generate};
 
-#[test]
-fn parallel_evaluation_equals_sequential() {
+/// A synthetic organisation of 30 accounts × 3 regions, loaded, and the built-in rules.
+fn organisation() -> (Inventory, Store, RuleSet) {
     let inv = generate(Shape {
         accounts: 30,
         regions: 3,
@@ -18,6 +20,12 @@ fn parallel_evaluation_equals_sequential() {
     });
     let store = Store::load(&inv).unwrap();
     let set = plaudit::rules::load_all(&[], true).unwrap();
+    (inv, store, set)
+}
+
+#[test]
+fn parallel_evaluation_equals_sequential() {
+    let (inv, store, set) = organisation();
     let one = evaluate_with_threads(&set, &store, &inv, 1, KeepPassing::All);
     let three = evaluate_with_threads(&set, &store, &inv, 3, KeepPassing::All);
     assert!(one.errors.is_empty() && three.errors.is_empty());
@@ -30,13 +38,7 @@ fn parallel_evaluation_equals_sequential() {
 /// thread and on several.
 #[test]
 fn passing_findings_not_kept_are_counted_and_the_rest_is_unchanged() {
-    let inv = generate(Shape {
-        accounts: 30,
-        regions: 3,
-        ..Default::default()
-    });
-    let store = Store::load(&inv).unwrap();
-    let set = plaudit::rules::load_all(&[], true).unwrap();
+    let (inv, store, set) = organisation();
     let all = evaluate_with_threads(&set, &store, &inv, 1, KeepPassing::All);
     let passes: Vec<_> = all
         .findings
