@@ -215,47 +215,41 @@ impl Args {
     /// The inventory and its database. A saved inventory is streamed into the database one
     /// account at a time and kept only in outline (accounts and their region names, the
     /// ledger), with the file it came from for the history; the HTML report draws resources,
-    /// so it reads the whole inventory, as does a crawl.
+    /// so it reads the whole inventory, as do a crawl and a pipe (it cannot be read twice).
     fn inventory_and_store(
         &self,
         settings: &Settings,
         started: &Instant,
     ) -> Result<(Inventory, Store, Option<SourceFile>)> {
-        match self.inventory.as_deref() {
-            Some(p) if self.format != Format::Html => {
-                let mut loader = Loader::new().context("loading the inventory into SQLite")?;
-                let streamed = inventory::load::stream_file(p, &mut |acct| {
-                    loader
-                        .add_account(acct)
-                        .with_context(|| format!("loading account {} into SQLite", acct.id))
-                })?;
-                match streamed {
-                    Some(s) => {
-                        let store = loader
-                            .finish(&s.outline)
-                            .context("loading the inventory into SQLite")?;
-                        phase(started, "inventory loaded into SQLite");
-                        Ok((s.outline, store, Some(s.source)))
-                    }
-                    None => {
-                        let inv = inventory::load_file(p)?;
-                        let store = self.load_and_save(&inv, started)?;
-                        Ok((inv, store, None))
-                    }
-                }
+        if let Some(p) = self
+            .inventory
+            .as_deref()
+            .filter(|_| self.format != Format::Html)
+        {
+            let mut loader = Loader::new().context("loading the inventory into SQLite")?;
+            let streamed = inventory::load::stream_file(p, &mut |acct| {
+                loader
+                    .add_account(acct)
+                    .with_context(|| format!("loading account {} into SQLite", acct.id))
+            })?;
+            if let Some(s) = streamed {
+                let store = loader
+                    .finish(&s.outline)
+                    .context("loading the inventory into SQLite")?;
+                phase(started, "inventory loaded into SQLite");
+                return Ok((s.outline, store, Some(s.source)));
             }
-            Some(p) => {
-                let inv = inventory::load_file(p)?;
-                let store = self.load_and_save(&inv, started)?;
-                Ok((inv, store, None))
-            }
+        }
+        let inv = match self.inventory.as_deref() {
+            Some(p) => inventory::load_file(p)?,
             None => {
                 let inv = crate::crawl::crawl_blocking(&settings.crawl_options())?;
                 phase(started, "crawl finished");
-                let store = self.load_and_save(&inv, started)?;
-                Ok((inv, store, None))
+                inv
             }
-        }
+        };
+        let store = self.load_and_save(&inv, started)?;
+        Ok((inv, store, None))
     }
 
     /// Loads the inventory into SQLite while saving it (`--save-inventory`): both only read it.
